@@ -1,0 +1,81 @@
+"""leat-async: an asyncio client for the Leat (formerly Piggy) OAuth API, giftcard transactions.
+
+::
+
+    from leat_async import LeatClient, CreatedAt
+
+    async with LeatClient(token) as client:
+        tx = await client.giftcard_transactions.create(
+            giftcard_uuid=card, amount_in_cents=-1250, shop_uuid=shop
+        )
+        async for tx in client.giftcard_transactions.list(shop_uuid=shop):
+            ...
+
+The bundled fake server for tests lives in :mod:`leat_async.testing`.
+"""
+
+from ._client import DEFAULT_BASE_URL, LeatClient
+from ._dispatch import Event, Stats
+from ._errors import (
+    AuthenticationError,
+    GiftcardExpiredError,
+    GiftcardNotFoundError,
+    GiftcardNotIncrementableError,
+    InsufficientBalanceError,
+    InvalidInputError,
+    LeatAPIError,
+    LeatConnectionError,
+    LeatError,
+    LeatInternalError,
+    LeatTimeoutError,
+    MaxAmountExceededError,
+    NotLastTransactionError,
+    OutcomeUnknownError,
+    RateLimitedError,
+    ServiceUnavailableError,
+    ShopNotFoundError,
+    TransactionNotFoundError,
+)
+from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
+from ._pacing import LocalRateState, RateState
+from ._pagination import Pager, Position
+from ._params import CreatedAt
+from ._retry import RetryPolicy
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "AuthenticationError",
+    "CardRef",
+    "CreatedAt",
+    "Event",
+    "GiftcardExpiredError",
+    "GiftcardNotFoundError",
+    "GiftcardNotIncrementableError",
+    "GiftcardTransaction",
+    "InsufficientBalanceError",
+    "InvalidInputError",
+    "LeatAPIError",
+    "LeatClient",
+    "LeatConnectionError",
+    "LeatError",
+    "LeatInternalError",
+    "LeatTimeoutError",
+    "LocalRateState",
+    "MaxAmountExceededError",
+    "NotLastTransactionError",
+    "OutcomeUnknownError",
+    "Page",
+    "PageMeta",
+    "Pager",
+    "Position",
+    "RateLimitedError",
+    "RateState",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "Shop",
+    "ShopNotFoundError",
+    "Stats",
+    "TransactionNotFoundError",
+    "__version__",
+]

@@ -1,0 +1,142 @@
+"""LeatClient: configuration, lifecycle, resource accessors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+import aiohttp
+
+from ._dispatch import Dispatcher, Event, Stats
+from ._pacing import LocalRateState, RateState
+from ._retry import RetryPolicy
+from ._version import __version__
+from ._wire import check_base_url
+from .giftcard_transactions import GiftcardTransactions
+
+__all__ = ["DEFAULT_BASE_URL", "LeatClient"]
+
+DEFAULT_BASE_URL = "https://api.piggy.eu"
+DEFAULT_TIMEOUT = 30.0
+
+
+def _check_token(token: object) -> str:
+    if not isinstance(token, str):
+        raise TypeError(f"token must be a str, got {type(token).__name__}")
+    if not token:
+        raise ValueError("token must not be empty")
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in token):
+        raise ValueError("token must not contain whitespace or control characters")
+    return token
+
+
+def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
+    if isinstance(timeout, aiohttp.ClientTimeout):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return aiohttp.ClientTimeout(total=float(timeout))
+
+
+def _check_positive(value: object, name: str, *, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if type(value) is not int or value < 1:
+        raise ValueError(f"{name} must be an int >= 1{' or None' if optional else ''}")
+    return value
+
+
+class LeatClient:
+    """An async client for Leat's OAuth API.
+
+    ::
+
+        async with LeatClient(token) as client:
+            tx = await client.giftcard_transactions.get(uuid)
+
+    The token never appears in ``repr``, ``str``, exceptions or logs.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        session: aiohttp.ClientSession | None = None,
+        max_concurrency: int = 8,
+        rate_limit: int | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float | aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
+        rate_state: RateState | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        token = _check_token(token)
+        self._base_url = check_base_url(base_url)
+        concurrency = _check_positive(max_concurrency, "max_concurrency")
+        assert concurrency is not None
+        self._rate_limit = _check_positive(rate_limit, "rate_limit", optional=True)
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError("retry must be a leat_async.RetryPolicy")
+        if session is not None and not isinstance(session, aiohttp.ClientSession):
+            raise TypeError("session must be an aiohttp.ClientSession")
+        self._borrowed = session
+        self._owned: aiohttp.ClientSession | None = None
+        self._closed = False
+        self._concurrency = concurrency
+        self._dispatcher = Dispatcher(
+            session=self._session,
+            base_url=self._base_url,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": f"leat-async/{__version__}",
+            },
+            max_concurrency=concurrency,
+            rate_limit=self._rate_limit,
+            rate_state=rate_state if rate_state is not None else LocalRateState(),
+            retry=retry if retry is not None else RetryPolicy(),
+            timeout=_check_timeout(timeout),
+            on_event=on_event,
+        )
+        self.giftcard_transactions = GiftcardTransactions(self._dispatcher, prefetch=concurrency)
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this LeatClient is closed")
+        if self._borrowed is not None:
+            return self._borrowed
+        if self._owned is None:
+            connector = aiohttp.TCPConnector(limit=max(self._concurrency, 10))
+            self._owned = aiohttp.ClientSession(connector=connector)
+        return self._owned
+
+    @property
+    def base_url(self) -> str:
+        return str(self._base_url)
+
+    @property
+    def stats(self) -> Stats:
+        """Counters: requests, retries, pauses, 429s, outcome-unknown errors."""
+        return self._dispatcher.stats
+
+    async def aclose(self) -> None:
+        """Close the client's own session (a borrowed one is left open)."""
+        self._closed = True
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<LeatClient base_url={str(self._base_url)!r} token=***>"

@@ -1,0 +1,111 @@
+"""The one cattrs converter, made by a factory and configured in one place.
+
+Primitive fields are checked strictly (an ``int`` field refuses ``"12"``, ``12.5`` and ``True``),
+so a wrong answer fails loudly instead of turning money into something else. Structuring runs on the
+fast path (no detailed validation); only when it fails is the value structured again with detailed
+validation, to say precisely what was wrong.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.gen import make_dict_structure_fn
+
+from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
+
+__all__ = ["StructureError", "make_converter", "structure"]
+
+T = TypeVar("T")
+
+
+class StructureError(ValueError):
+    """The answer does not have the documented shape; the text says where and why."""
+
+
+def _strict_int(value: Any, _: type) -> int:
+    if type(value) is not int:
+        raise TypeError(f"expected an integer, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _strict_str(value: Any, _: type) -> str:
+    if type(value) is not str:
+        raise TypeError(f"expected a string, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _strict_bool(value: Any, _: type) -> bool:
+    if type(value) is not bool:
+        raise TypeError(f"expected true or false, got {type(value).__name__} {value!r:.40}")
+    return value
+
+
+def _optional_str(value: Any, _: Any) -> str | None:
+    if value is None or type(value) is str:
+        return value
+    raise TypeError(f"expected a string or null, got {type(value).__name__} {value!r:.40}")
+
+
+def _optional_int(value: Any, _: Any) -> int | None:
+    if value is None or type(value) is int:
+        return value
+    raise TypeError(f"expected an integer or null, got {type(value).__name__} {value!r:.40}")
+
+
+def _aware_datetime(value: Any, _: type) -> datetime:
+    if type(value) is not str:
+        raise TypeError(f"expected an ISO 8601 string, got {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError(f"timestamp {value!r} has no timezone")
+    return parsed
+
+
+def _any_tuple(value: Any, _: type) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(value)
+
+
+def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
+    """A converter for the API's models; never the global one."""
+    conv = cattrs.Converter(detailed_validation=detailed_validation, forbid_extra_keys=False)
+    conv.register_structure_hook(int, _strict_int)
+    conv.register_structure_hook(str, _strict_str)
+    conv.register_structure_hook(bool, _strict_bool)
+    conv.register_structure_hook(datetime, _aware_datetime)
+    if not detailed_validation:  # the detailed path keeps cattrs' own, better-explained unions
+        conv.register_structure_hook_func(lambda t: t == str | None, _optional_str)
+        conv.register_structure_hook_func(lambda t: t == int | None, _optional_int)
+    conv.register_structure_hook_func(lambda t: t == tuple[Any, ...], _any_tuple)
+    for cls in (CardRef, Shop, GiftcardTransaction, PageMeta, Page):
+        conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv))
+    return conv
+
+
+@cache
+def _converter(detailed: bool) -> cattrs.Converter:
+    return make_converter(detailed_validation=detailed)
+
+
+def structure(value: Any, cls: type[T]) -> T:
+    """Structure ``value`` into ``cls``; raise :class:`StructureError` saying what was wrong."""
+    with contextlib.suppress(Exception):  # any failure is explained by the detailed pass
+        return _converter(False).structure(value, cls)
+    try:
+        result = _converter(True).structure(value, cls)
+    except Exception as exc:
+        raise StructureError(_explain(exc)) from None
+    return result  # pragma: no cover - the fast path and the detailed path disagree
+
+
+def _explain(exc: BaseException) -> str:
+    if isinstance(exc, cattrs.BaseValidationError):
+        messages = cattrs.transform_error(exc, path="data")
+        return "; ".join(messages[:5])
+    return str(exc) or type(exc).__name__

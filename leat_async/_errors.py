@@ -1,0 +1,254 @@
+"""The error tree of leat-async.
+
+::
+
+    LeatError
+    ├── LeatAPIError                 the server answered with an error
+    │   ├── AuthenticationError      401
+    │   ├── RateLimitedError         429 (.retry_after)
+    │   ├── ServiceUnavailableError  503
+    │   ├── InvalidInputError        1003
+    │   ├── GiftcardNotFoundError    5001
+    │   ├── GiftcardExpiredError     5002
+    │   ├── InsufficientBalanceError 5003
+    │   ├── GiftcardNotIncrementableError 5006
+    │   ├── MaxAmountExceededError   5008
+    │   ├── TransactionNotFoundError 5010
+    │   ├── NotLastTransactionError  55025
+    │   ├── ShopNotFoundError        1008
+    │   └── LeatInternalError        1000
+    ├── LeatConnectionError          no answer (for a GET: after its retries)
+    │   └── LeatTimeoutError
+    └── OutcomeUnknownError          a create/reverse that may or may not have happened
+
+Every error says what was sent (method and path, never the token), what came back and how many
+attempts were made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "GiftcardExpiredError",
+    "GiftcardNotFoundError",
+    "GiftcardNotIncrementableError",
+    "InsufficientBalanceError",
+    "InvalidInputError",
+    "LeatAPIError",
+    "LeatConnectionError",
+    "LeatError",
+    "LeatInternalError",
+    "LeatTimeoutError",
+    "MaxAmountExceededError",
+    "NotLastTransactionError",
+    "OutcomeUnknownError",
+    "RateLimitedError",
+    "ServiceUnavailableError",
+    "ShopNotFoundError",
+    "TransactionNotFoundError",
+]
+
+
+class LeatError(Exception):
+    """Base of every error leat-async raises."""
+
+    method: str | None
+    path: str | None
+    attempts: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.method = method
+        self.path = path
+        self.attempts = attempts
+
+    def _request_text(self) -> str:
+        if self.method is None or self.path is None:
+            return ""
+        tries = "" if self.attempts == 1 else f", {self.attempts} attempts"
+        return f" [{self.method} {self.path}{tries}]"
+
+    def __str__(self) -> str:
+        return f"{self.message}{self._request_text()}"
+
+
+def english(message: str) -> str:
+    """Leat's messages are often "Dutch | English": keep the English half."""
+    if " | " in message:
+        return message.rsplit(" | ", 1)[1].strip()
+    return message.strip()
+
+
+class LeatAPIError(LeatError):
+    """The server answered with an error status or a body that is not what the API documents."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: int | None = None,
+        errors: Mapping[str, Sequence[str]] | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, path=path, attempts=attempts)
+        self.status = status
+        self.code = code
+        self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+
+    def __str__(self) -> str:
+        text = english(self.message) or "Leat API error"
+        parts = [f"code {self.code}"] if self.code is not None else []
+        parts.append(f"HTTP {self.status}")
+        details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items())
+        if details:
+            text = f"{text} ({details})"
+        return f"{text} ({', '.join(parts)}){self._request_text()}"
+
+
+class AuthenticationError(LeatAPIError):
+    """401: the token was refused."""
+
+
+class RateLimitedError(LeatAPIError):
+    """429, and the wait it asks for is longer than the retry policy allows."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:g} s"
+        return text
+
+
+class ServiceUnavailableError(LeatAPIError):
+    """503: Leat is in maintenance mode."""
+
+
+class InvalidInputError(LeatAPIError):
+    """1003: the server refused the input; `.errors` maps fields to messages."""
+
+
+class GiftcardNotFoundError(LeatAPIError):
+    """5001."""
+
+
+class GiftcardExpiredError(LeatAPIError):
+    """5002."""
+
+
+class InsufficientBalanceError(LeatAPIError):
+    """5003: the giftcard's balance does not cover the amount."""
+
+
+class GiftcardNotIncrementableError(LeatAPIError):
+    """5006."""
+
+
+class MaxAmountExceededError(LeatAPIError):
+    """5008."""
+
+
+class TransactionNotFoundError(LeatAPIError):
+    """5010."""
+
+
+class NotLastTransactionError(LeatAPIError):
+    """55025: only a giftcard's last transaction can be reversed."""
+
+
+class ShopNotFoundError(LeatAPIError):
+    """1008."""
+
+
+class LeatInternalError(LeatAPIError):
+    """1000: Leat's internal error."""
+
+
+STATUS_CLASSES: dict[int, type[LeatAPIError]] = {
+    401: AuthenticationError,
+    429: RateLimitedError,
+    503: ServiceUnavailableError,
+}
+
+CODE_CLASSES: dict[int, type[LeatAPIError]] = {
+    1000: LeatInternalError,
+    1003: InvalidInputError,
+    1008: ShopNotFoundError,
+    5001: GiftcardNotFoundError,
+    5002: GiftcardExpiredError,
+    5003: InsufficientBalanceError,
+    5006: GiftcardNotIncrementableError,
+    5008: MaxAmountExceededError,
+    5010: TransactionNotFoundError,
+    55025: NotLastTransactionError,
+}
+
+
+def api_error_class(status: int, code: int | None) -> type[LeatAPIError]:
+    """HTTP 401, 429 and 503 decide whatever the body says; otherwise the body's code."""
+    if status in STATUS_CLASSES:
+        return STATUS_CLASSES[status]
+    if code is not None and code in CODE_CLASSES:
+        return CODE_CLASSES[code]
+    return LeatAPIError
+
+
+class LeatConnectionError(LeatError):
+    """No answer came back: the connection failed or was dropped."""
+
+
+class LeatTimeoutError(LeatConnectionError):
+    """No answer came back in time."""
+
+
+class OutcomeUnknownError(LeatError):
+    """A create or reverse was sent, but no usable answer came back.
+
+    The transaction may or may not exist. The request is never resent by the client; pass this
+    error to ``await client.giftcard_transactions.recover(error)`` to find out.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        operation: str,
+        method: str,
+        path: str,
+        sent: Mapping[str, Any],
+        sent_at: datetime,
+        deadline: datetime,
+        status: int | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, path=path, attempts=attempts)
+        self.operation = operation
+        self.sent: dict[str, Any] = dict(sent)
+        self.sent_at = sent_at
+        self.deadline = deadline
+        self.status = status
+
+    def __str__(self) -> str:
+        got = f"HTTP {self.status} without a Leat error body" if self.status else self.message
+        return (
+            f"outcome of {self.operation} unknown: {got}; sent at {self.sent_at.isoformat()}, "
+            f"may still land until {self.deadline.isoformat()}; use recover(){self._request_text()}"
+        )

@@ -1,0 +1,63 @@
+"""The attrs models the API's answers are structured into (see ``_convert``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = ["CardRef", "GiftcardTransaction", "Page", "PageMeta", "Shop"]
+
+
+@attrs.define(slots=True)
+class CardRef:
+    """The giftcard a transaction belongs to. Old rows have ``uuid=None``."""
+
+    id: int
+    uuid: str | None
+
+
+@attrs.define(slots=True)
+class Shop:
+    id: int
+    uuid: str | None
+    name: str
+
+
+@attrs.define(slots=True)
+class GiftcardTransaction:
+    """One giftcard transaction. Money is always ``int`` cents; ``created_at`` is timezone-aware.
+
+    ``type`` is kept as the server sent it (only ``"STANDARD"`` is documented); ``settlements``
+    keeps whatever JSON the server sent, since its shape is undocumented.
+    """
+
+    id: int
+    uuid: str | None
+    amount_in_cents: int
+    type: str
+    settled: bool
+    card: CardRef
+    shop: Shop
+    settlements: tuple[Any, ...]
+    created_at: datetime
+
+
+@attrs.define(slots=True)
+class PageMeta:
+    page: int
+    limit: int
+    viewing_from: int | None
+    viewing_to: int | None
+    last_page: int
+    total: int
+
+
+@attrs.define(slots=True)
+class Page:
+    """One page of a listing."""
+
+    data: Sequence[GiftcardTransaction]
+    meta: PageMeta

@@ -1,0 +1,196 @@
+"""Rate state: the client-side cap, the server's reported budget, and the pause after a 429.
+
+All of it is plain state driven by an injected clock (seconds, monotonic), so every decision is
+tested without sleeping. The dispatcher asks :meth:`LocalRateState.admit` before each send and
+tells it what came back; :class:`RateState` is the seam where a shared home (Redis) plugs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from ._wire import RateInfo
+
+__all__ = ["LocalRateState", "RateState", "ServerBudget", "SlidingWindow"]
+
+#: Sent a little after a computed window end, so the server's window has surely rolled over.
+RESET_MARGIN = 0.03
+#: How often a blocked sender looks again while a lone probe is out (first answer, window end).
+PROBE_POLL = 0.02
+
+
+@attrs.define
+class SlidingWindow:
+    """Never more than ``limit`` sends in any ``period`` seconds (a log of recent send times).
+
+    Unlike a token bucket this also holds right after idle: a full burst followed by a full
+    refill can never put ``2 * limit`` sends into one window.
+    """
+
+    limit: int = attrs.field(validator=attrs.validators.ge(1))
+    period: float = 1.0
+    _sent: deque[float] = attrs.field(factory=deque, init=False)
+
+    def wait(self, now: float) -> float:
+        """Seconds until one more send fits (0 when it fits now)."""
+        while self._sent and self._sent[0] <= now - self.period:
+            self._sent.popleft()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + self.period - now
+
+    def record(self, now: float) -> None:
+        self._sent.append(now)
+
+    def forget(self, at: float) -> None:
+        """Give back a slot taken at ``at`` by a send that never happened."""
+        with contextlib.suppress(ValueError):
+            self._sent.remove(at)
+
+
+def _learn_window(bound: float) -> float:
+    """Laravel windows last whole seconds; ``bound`` is an upper estimate within one second."""
+    whole = math.floor(bound + 0.05)
+    return float(whole) if whole >= 1 else bound
+
+
+@attrs.define
+class ServerBudget:
+    """What the server's ``X-RateLimit-*`` headers and 429s tell about its window.
+
+    ``tokens`` estimates the requests left in the current window: the last reported remaining,
+    less the requests sent since. When they are spent the client waits for the window's end if it
+    knows it; otherwise it lets a single probe through, whose 429 (``Retry-After``) tells it.
+    Until the first answer arrives, one request at a time goes: its headers tell the budget
+    before a burst could overrun it.
+    """
+
+    limit: int | None = None
+    tokens: float | None = None
+    window: float | None = None  # learned length of the server's window
+    window_start: float | None = None
+    reset_at: float | None = None
+    _last_remaining: int | None = None
+    _answered: bool = False
+
+    def wait(self, now: float, inflight: int) -> float:
+        if self.reset_at is not None and now >= self.reset_at:
+            self.reset_at = None
+            self.tokens = float(self.limit) if self.limit is not None else None
+            self._last_remaining = None
+        if not self._answered:
+            return 0.0 if inflight == 0 else PROBE_POLL
+        if self.tokens is None or self.tokens >= 1:
+            return 0.0
+        if self.reset_at is not None:
+            return self.reset_at - now
+        return 0.0 if inflight == 0 else PROBE_POLL
+
+    def on_send(self) -> None:
+        if self.tokens is not None:
+            self.tokens -= 1
+
+    def on_answer(self, info: RateInfo, *, sent_at: float, now: float, others: int) -> None:
+        """``others``: requests still in flight besides this one."""
+        self._answered = True
+        if info.limit is not None and info.limit > 0:
+            self.limit = info.limit
+        remaining = info.remaining
+        if remaining is None or self.limit is None:
+            return
+        last = self._last_remaining
+        if (last is None or remaining > last) and remaining >= self.limit - 1 - others:
+            # the first answers of a fresh window: it opened when this request reached the server
+            self.window_start = (sent_at + now) / 2
+            if self.window is not None:
+                self.reset_at = self.window_start + self.window + RESET_MARGIN
+        self._last_remaining = remaining
+        self.tokens = float(remaining - others)
+
+    def on_refused(self, wait: float, now: float) -> None:
+        """A 429 asking for ``wait`` seconds: the window ends then; learn its length."""
+        self.tokens = 0.0
+        self._last_remaining = 0
+        self.reset_at = now + wait + RESET_MARGIN
+        if self.window_start is not None and now > self.window_start:
+            bound = _learn_window(now + wait - self.window_start)
+            self.window = bound if self.window is None else min(self.window, bound)
+
+
+@runtime_checkable
+class RateState(Protocol):
+    """Where a client keeps its pacing. In-process by default; shareable (Redis) by design.
+
+    ``admit`` returns ``(wait, now)``: with ``wait == 0`` one send is admitted and counted at
+    ``now``; otherwise nothing changed and the caller asks again after ``wait`` seconds. Times are
+    the state's own clock.
+    """
+
+    async def now(self) -> float: ...
+
+    async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]: ...
+
+    async def unsend(self, at: float) -> None: ...
+
+    async def on_answer(self, info: RateInfo, *, sent_at: float, others: int) -> None: ...
+
+    async def pause(self, seconds: float) -> None: ...
+
+    async def paused_for(self) -> float: ...
+
+
+@attrs.define
+class LocalRateState:
+    """The in-process :class:`RateState`; its sync twins (``*_sync``) are for unit tests."""
+
+    clock: Callable[[], float] = time.monotonic
+    budget: ServerBudget = attrs.field(factory=ServerBudget)
+    _window: SlidingWindow | None = attrs.field(default=None, init=False)
+    _paused_until: float = attrs.field(default=0.0, init=False)
+
+    def admit_sync(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
+        now = self.clock()
+        wait = max(self._paused_until - now, self.budget.wait(now, inflight))
+        if rate_limit is not None:
+            if self._window is None or self._window.limit != rate_limit:
+                self._window = SlidingWindow(rate_limit)
+            wait = max(wait, self._window.wait(now))
+        if wait > 0:
+            return wait, now
+        if self._window is not None and rate_limit is not None:
+            self._window.record(now)
+        self.budget.on_send()
+        return 0.0, now
+
+    def pause_sync(self, seconds: float) -> None:
+        now = self.clock()
+        self._paused_until = max(self._paused_until, now + seconds)
+        self.budget.on_refused(seconds, now)
+
+    async def now(self) -> float:
+        return self.clock()
+
+    async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
+        return self.admit_sync(rate_limit=rate_limit, inflight=inflight)
+
+    async def unsend(self, at: float) -> None:
+        if self._window is not None:
+            self._window.forget(at)
+        if self.budget.tokens is not None:
+            self.budget.tokens += 1
+
+    async def on_answer(self, info: RateInfo, *, sent_at: float, others: int) -> None:
+        self.budget.on_answer(info, sent_at=sent_at, now=self.clock(), others=others)
+
+    async def pause(self, seconds: float) -> None:
+        self.pause_sync(seconds)
+
+    async def paused_for(self) -> float:
+        return max(0.0, self._paused_until - self.clock())

@@ -1,0 +1,230 @@
+"""The pager: first page, pages, items; a bounded prefetch window; snapshots; de-duplication.
+
+A walk is a snapshot. Unless the caller gave an upper bound, it is bound to the rows created
+before the whole second in which it started (the server's ``Date``), because ``created_at`` is
+stored to the second and rows of that same second could still arrive and shift the pages.
+Prefetched pages may complete in any order; they are yielded strictly in page order, and at most
+``prefetch`` pages are fetched ahead, so memory stays flat however long the listing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+
+from ._dispatch import Reply
+from ._models import GiftcardTransaction, Page
+from ._params import CreatedAt
+
+__all__ = ["Pager", "Position"]
+
+log = logging.getLogger("leat_async")
+
+FetchPage = Callable[[int, CreatedAt | None], Awaitable[Reply[Page]]]
+
+
+@attrs.frozen
+class Position:
+    """Where a walk stands: the next page it will yield, and the snapshot bound it uses.
+
+    Save it to resume later with ``list(..., page=position.page, snapshot=position.snapshot)``.
+    """
+
+    page: int
+    snapshot: datetime | None
+
+
+def _whole_second(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _bounded(created_at: CreatedAt | None, snapshot: datetime | None) -> CreatedAt | None:
+    if snapshot is None:
+        return created_at
+    lower = created_at or CreatedAt()
+    return CreatedAt(gt=lower.gt, gte=lower.gte, lt=snapshot)
+
+
+class Pager:
+    """What ``client.giftcard_transactions.list(...)`` returns.
+
+    - ``await pager``: the first page alone (one request, filters as given);
+    - ``async for tx in pager``: every transaction of every page, in order;
+    - ``async for page in pager.pages()``: the pages;
+    - ``pager.position``: where the current walk stands, to checkpoint and resume.
+    """
+
+    def __init__(
+        self,
+        fetch: FetchPage,
+        *,
+        created_at: CreatedAt | None,
+        page: int,
+        prefetch: int,
+        snapshot: datetime | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self._created_at = created_at
+        self._start = page
+        self._prefetch = max(0, prefetch)
+        self._snapshot = snapshot
+        self._position = Position(page, snapshot)
+        self.total_drift = 0  # pages whose meta.total differed from the first page's
+
+    @property
+    def position(self) -> Position:
+        return self._position
+
+    def __await__(self) -> Generator[Any, None, Page]:
+        return self._first_page().__await__()
+
+    async def _first_page(self) -> Page:
+        reply = await self._fetch(self._start, _bounded(self._created_at, self._snapshot))
+        return reply.value
+
+    def pages(self) -> AsyncIterator[Page]:
+        return _Walk(self)
+
+    def __aiter__(self) -> AsyncIterator[GiftcardTransaction]:
+        return _Items(_Walk(self))
+
+    async def _open(self) -> tuple[Page, CreatedAt | None]:
+        """Fetch the walk's first page and fix its snapshot bound."""
+        caller_upper = self._created_at is not None and self._created_at.upper is not None
+        if self._snapshot is not None or caller_upper:
+            bound = _bounded(self._created_at, self._snapshot)
+            return (await self._fetch(self._start, bound)).value, bound
+        reply = await self._fetch(self._start, self._created_at)
+        snapshot = _whole_second(reply.server_date or datetime.now(UTC))
+        self._snapshot = snapshot
+        bound = _bounded(self._created_at, snapshot)
+        page = reply.value
+        if any(tx.created_at >= snapshot for tx in page.data):
+            # rows of the current second are on this page; ask again within the snapshot
+            page = (await self._fetch(self._start, bound)).value
+        return page, bound
+
+
+class _Walk:
+    """One walk over the pages. Breaking out or dropping it cancels its prefetches at once."""
+
+    def __init__(self, pager: Pager) -> None:
+        self._pager = pager
+        self._bound: CreatedAt | None = None
+        self._next = pager._start  # the next page number to schedule
+        self._last_page: int | None = None
+        self._total: int | None = None
+        self._tasks: deque[tuple[int, asyncio.Task[Reply[Page]]]] = deque()
+        self._seen: deque[set[int]] = deque(maxlen=2)
+        self._done = False
+        self._opened = False
+
+    def __aiter__(self) -> _Walk:
+        return self
+
+    async def __anext__(self) -> Page:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            page = await self._next_page()
+        except BaseException:
+            self._cancel()
+            raise
+        if page is None:
+            self._done = True
+            self._cancel()
+            raise StopAsyncIteration
+        return page
+
+    async def aclose(self) -> None:
+        self._done = True
+        tasks = [task for _, task in self._tasks]
+        self._cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __del__(self) -> None:
+        self._cancel()
+
+    def _cancel(self) -> None:
+        while self._tasks:
+            _, task = self._tasks.popleft()
+            task.cancel()
+
+    async def _next_page(self) -> Page | None:
+        pager = self._pager
+        if not self._opened:
+            self._opened = True
+            page, self._bound = await pager._open()
+            number = pager._start
+            self._next = number + 1
+        else:
+            self._schedule()
+            if not self._tasks:
+                return None
+            number, task = self._tasks.popleft()
+            page = (await task).value
+        if not page.data:
+            return None
+        self._observe(page)
+        self._schedule()
+        pager._position = Position(number + 1, pager._snapshot)
+        return self._unseen(page)
+
+    def _observe(self, page: Page) -> None:
+        meta = page.meta
+        if self._total is None:
+            self._total = meta.total
+        elif meta.total != self._total:
+            self._pager.total_drift += 1
+            log.warning(
+                "listing changed during the walk: total %d -> %d on page %d",
+                self._total,
+                meta.total,
+                meta.page,
+            )
+            self._total = meta.total
+        self._last_page = meta.last_page
+
+    def _schedule(self) -> None:
+        """Keep up to ``prefetch`` pages (at least the next one) in flight, never past the end."""
+        if self._last_page is None:
+            return
+        window = max(1, self._pager._prefetch)
+        while len(self._tasks) < window and self._next <= self._last_page:
+            number = self._next
+            self._next += 1
+            task = asyncio.ensure_future(self._pager._fetch(number, self._bound))
+            self._tasks.append((number, task))
+
+    def _unseen(self, page: Page) -> Page:
+        """Drop rows already yielded by the previous pages (a shift at a page boundary)."""
+        ids = {tx.id for tx in page.data}
+        seen = set().union(*self._seen) if self._seen else set()
+        self._seen.append(ids)
+        if not seen or not (ids & seen):
+            return page
+        return Page(data=[tx for tx in page.data if tx.id not in seen], meta=page.meta)
+
+
+class _Items:
+    def __init__(self, walk: _Walk) -> None:
+        self._walk = walk
+        self._rows: deque[GiftcardTransaction] = deque()
+
+    def __aiter__(self) -> _Items:
+        return self
+
+    async def __anext__(self) -> GiftcardTransaction:
+        while not self._rows:
+            page = await self._walk.__anext__()
+            self._rows.extend(page.data)
+        return self._rows.popleft()
+
+    async def aclose(self) -> None:
+        await self._walk.aclose()

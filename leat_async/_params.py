@@ -1,0 +1,149 @@
+"""Checks on what the caller passes, made before anything is sent, and the ``created_at`` filter."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "SORTS",
+    "CreatedAt",
+    "check_amount",
+    "check_custom_attributes",
+    "check_id",
+    "check_page",
+    "check_sort",
+]
+
+SORTS = frozenset({"created_at", "-created_at"})
+_PATH_SAFE = re.compile(r"[A-Za-z0-9-]+")
+
+
+def check_id(value: object, name: str, *, in_path: bool = False) -> str:
+    """A non-empty str; one that goes into a URL path may hold only letters, digits and ``-``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    if in_path and not _PATH_SAFE.fullmatch(value):
+        raise ValueError(f"{name} may hold only letters, digits and '-', got {value!r:.60}")
+    if not in_path and (value != value.strip() or any(ord(c) < 32 for c in value)):
+        raise ValueError(f"{name} must not hold whitespace at its ends or control characters")
+    return value
+
+
+def check_amount(value: object) -> int:
+    if type(value) is not int:  # a bool is an int subclass, and not an amount
+        raise TypeError(f"amount_in_cents must be an int, got {type(value).__name__}")
+    if value == 0:
+        raise ValueError("amount_in_cents must not be 0")
+    return value
+
+
+_ATTRIBUTE_TYPES = (str, int, float, bool, type(None))
+
+
+def check_custom_attributes(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"custom_attributes must be a mapping, got {type(value).__name__}")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"custom_attributes keys must be non-empty str, got {key!r:.40}")
+        if not isinstance(item, _ATTRIBUTE_TYPES):
+            raise TypeError(
+                f"custom_attributes[{key!r}] must be str, int, float, bool or None, "
+                f"got {type(item).__name__}"
+            )
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"custom_attributes[{key!r}] must be a finite number")
+        out[key] = item
+    return out
+
+
+def check_page(per_page: object, page: object) -> tuple[int, int]:
+    if type(per_page) is not int:
+        raise TypeError(f"per_page must be an int, got {type(per_page).__name__}")
+    if type(page) is not int:
+        raise TypeError(f"page must be an int, got {type(page).__name__}")
+    if not 1 <= per_page <= 100:
+        raise ValueError(f"per_page must be between 1 and 100, got {per_page}")
+    if page < 1:
+        raise ValueError(f"page must be 1 or more, got {page}")
+    return per_page, page
+
+
+def check_sort(sort: object) -> str | None:
+    if sort is not None and sort not in SORTS:
+        raise ValueError(f"sort must be one of {sorted(SORTS)} or None, got {sort!r:.40}")
+    return sort
+
+
+def _aware(value: datetime | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"created_at {name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"created_at {name} must be timezone-aware, got a naive datetime")
+    return value
+
+
+@attrs.frozen
+class CreatedAt:
+    """A ``created_at`` range: at most one lower bound (``gt``/``gte``), one upper (``lt``/``lte``).
+
+    Datetimes must be timezone-aware. Sent as ``created_at[gte]=<ISO 8601>`` and so on.
+    """
+
+    gt: datetime | None = None
+    gte: datetime | None = None
+    lt: datetime | None = None
+    lte: datetime | None = None
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("gt", "gte", "lt", "lte"):
+            _aware(getattr(self, name), name)
+        if self.gt is not None and self.gte is not None:
+            raise ValueError("created_at takes one lower bound: gt or gte, not both")
+        if self.lt is not None and self.lte is not None:
+            raise ValueError("created_at takes one upper bound: lt or lte, not both")
+        low, high = self.lower, self.upper
+        if low is not None and high is not None:
+            strict = self.gt is not None or self.lt is not None
+            if low > high or (strict and low == high):
+                raise ValueError(f"created_at range holds nothing: {self}")
+
+    @property
+    def lower(self) -> datetime | None:
+        return self.gt if self.gt is not None else self.gte
+
+    @property
+    def upper(self) -> datetime | None:
+        return self.lt if self.lt is not None else self.lte
+
+    def query(self) -> list[tuple[str, str]]:
+        return [
+            (f"created_at[{name}]", value.isoformat())
+            for name in ("gt", "gte", "lt", "lte")
+            if (value := getattr(self, name)) is not None
+        ]
+
+    def contains(self, when: datetime) -> bool:
+        return (
+            (self.gt is None or when > self.gt)
+            and (self.gte is None or when >= self.gte)
+            and (self.lt is None or when < self.lt)
+            and (self.lte is None or when <= self.lte)
+        )
+
+    def __str__(self) -> str:
+        parts = [f"{k}={v.isoformat()}" for k, v in attrs.asdict(self).items() if v is not None]
+        return f"CreatedAt({', '.join(parts)})"

@@ -1,0 +1,271 @@
+"""The I/O-free core: build requests, classify answers, read rate-limit headers.
+
+Everything here is a plain function of ``(status, headers, body)`` so it is tested without sockets.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import attrs
+from yarl import URL
+
+from ._errors import LeatAPIError, RateLimitedError, api_error_class
+
+__all__ = [
+    "API_PREFIX",
+    "Answer",
+    "RateInfo",
+    "Request",
+    "check_base_url",
+    "classify",
+    "leat_error_body",
+    "parse_rate_info",
+    "parse_retry_after",
+    "server_date",
+]
+
+API_PREFIX = "/api/v3/oauth/clients"
+
+try:  # the optional "fast" extra
+    import orjson
+
+    _loads: Any = orjson.loads
+    _dumps: Any = orjson.dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+@attrs.frozen
+class Request:
+    """What the client will send. ``path`` is relative to the API prefix."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: Mapping[str, Any] | None = None
+    operation: str = ""  # "get", "list", "create", "reverse": named in errors
+    subject: str | None = None  # the transaction uuid in the path, if any
+
+    def sent(self) -> dict[str, Any]:
+        """What this request asked for, as an ``OutcomeUnknownError`` reports it."""
+        if self.body is not None:
+            return dict(self.body)
+        return {"uuid": self.subject} if self.subject is not None else {}
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method == "GET"
+
+    def url(self, base: URL) -> URL:
+        # yarl percent-encodes '+' in query values as %2B; the server reads a bare '+' as a space.
+        url = base.with_path(base.path.rstrip("/") + API_PREFIX + self.path, encoded=False)
+        return url.with_query(list(self.query)) if self.query else url
+
+    def encoded_body(self) -> bytes | None:
+        return None if self.body is None else bytes(_dumps(self.body))
+
+
+@attrs.frozen
+class RateInfo:
+    """The rate-limit headers of one answer. Times are seconds from when the answer arrived."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    retry_after: float | None = None
+    reset_in: float | None = None
+
+
+@attrs.frozen
+class Answer:
+    """A classified answer: either ``data`` (the parsed JSON document) or ``error``."""
+
+    status: int
+    data: Any = None
+    error: LeatAPIError | None = None
+    rate: RateInfo = RateInfo()
+    leat_body: bool = False  # the body was a Leat error document
+
+    @property
+    def refused(self) -> bool:
+        """The server provably did not process the request: a Leat error, a 429, maintenance."""
+        if self.error is None:
+            return False
+        return (
+            self.leat_body
+            or self.status == 429
+            or (self.status == 503 and self.rate.retry_after is not None)
+        )
+
+
+def check_base_url(base_url: str) -> URL:
+    """https anywhere; plain http only for loopback hosts."""
+    if not isinstance(base_url, str) or not base_url:
+        raise ValueError("base_url must be a non-empty URL string")
+    url = URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    if url.user or url.password:
+        raise ValueError("base_url must not carry credentials")
+    if url.query_string or url.fragment:
+        raise ValueError("base_url must not carry a query or fragment")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ValueError(f"plain http is only allowed for loopback hosts, not {url.host!r}")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """``Retry-After`` in seconds (``"2"``, ``"1.5"``) or as an HTTP date; ``None`` if unusable."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - now).total_seconds())
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def server_date(headers: Mapping[str, str]) -> datetime | None:
+    value = headers.get("Date")
+    if not value:
+        return None
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def parse_rate_info(headers: Mapping[str, str], now: datetime) -> RateInfo:
+    """Laravel's ``X-RateLimit-*`` and ``Retry-After``; ``X-RateLimit-Reset`` is an epoch time."""
+    reset_in: float | None = None
+    reset = _int_header(headers, "X-RateLimit-Reset")
+    if reset is not None:
+        reset_in = max(0.0, reset - now.timestamp())
+    return RateInfo(
+        limit=_int_header(headers, "X-RateLimit-Limit"),
+        remaining=_int_header(headers, "X-RateLimit-Remaining"),
+        retry_after=parse_retry_after(headers.get("Retry-After"), now),
+        reset_in=reset_in,
+    )
+
+
+def leat_error_body(body: bytes) -> dict[str, Any] | None:
+    """The body as a Leat error document (a JSON object with a str ``message``), else ``None``."""
+    try:
+        doc = _loads(body)
+    except ValueError:
+        return None
+    if isinstance(doc, dict) and isinstance(doc.get("message"), str):
+        return doc
+    return None
+
+
+def _errors_field(value: Any) -> dict[str, list[str]] | None:
+    if not isinstance(value, dict):
+        return None
+    out: dict[str, list[str]] = {}
+    for field, msgs in value.items():
+        if isinstance(msgs, list):
+            out[str(field)] = [str(m) for m in msgs]
+        else:
+            out[str(field)] = [str(msgs)]
+    return out
+
+
+def classify(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    request: Request,
+    now: datetime,
+    attempts: int = 1,
+) -> Answer:
+    """Turn one HTTP answer into data or a typed error."""
+    where: dict[str, Any] = {"method": request.method, "path": request.path, "attempts": attempts}
+    rate = parse_rate_info(headers, now)
+    if 200 <= status < 300:
+        try:
+            doc = _loads(body)
+        except ValueError:
+            err = LeatAPIError(
+                f"HTTP {status} answer is not JSON ({_snippet(body)})", status=status, **where
+            )
+            return Answer(status, error=err, rate=rate)
+        if not isinstance(doc, dict) or "data" not in doc:
+            err = LeatAPIError(f"HTTP {status} answer has no 'data' member", status=status, **where)
+            return Answer(status, error=err, rate=rate)
+        return Answer(status, data=doc, rate=rate)
+    doc = leat_error_body(body)
+    code = doc.get("code") if doc is not None else None
+    if not isinstance(code, int) or isinstance(code, bool):
+        code = None
+    cls = api_error_class(status, code)
+    if doc is not None:
+        message = doc["message"]
+    elif status in (401, 429, 503):
+        message = {401: "Unauthenticated.", 429: "Too Many Attempts.", 503: "Service unavailable"}[
+            status
+        ]
+    else:
+        message = f"HTTP {status} without a Leat error body ({_snippet(body)})"
+    errors = _errors_field(doc.get("errors")) if doc is not None else None
+    if cls is RateLimitedError:
+        if rate.retry_after is None and rate.reset_in is not None:
+            rate = attrs.evolve(rate, retry_after=rate.reset_in)
+        error: LeatAPIError = RateLimitedError(
+            message, retry_after=rate.retry_after, status=status, code=code, errors=errors, **where
+        )
+    else:
+        error = cls(message, status=status, code=code, errors=errors, **where)
+    return Answer(status, error=error, rate=rate, leat_body=doc is not None)
+
+
+def _snippet(body: bytes, limit: int = 60) -> str:
+    if not body:
+        return "empty body"
+    text = body[:limit].decode("utf-8", "replace").replace("\n", " ").strip()
+    return repr(text + ("…" if len(body) > limit else ""))
+
+
+def query_pairs(params: Sequence[tuple[str, object | None]]) -> tuple[tuple[str, str], ...]:
+    """Drop ``None`` values; everything else becomes a string."""
+    return tuple((k, str(v)) for k, v in params if v is not None)

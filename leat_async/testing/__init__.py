@@ -1,0 +1,48 @@
+"""A fake Leat giftcard-transactions server, in-process, over real loopback HTTP.
+
+    from leat_async.testing import FakeLeat, Fault
+
+    async with FakeLeat(token="test-token") as fake:        # listens on 127.0.0.1, a free port
+        shop = fake.add_shop(name="Krusty Krab")
+        card = fake.add_card(balance_in_cents=5000)          # not reincrementable by default
+        fake.seed(1_000)                                     # or bulk history: shops, cards, rows
+        async with LeatClient(fake.token, base_url=fake.url) as client:
+            tx = await client.giftcard_transactions.create(
+                giftcard_uuid=card.uuid, amount_in_cents=-1000, shop_uuid=shop.uuid)
+        assert card.balance_in_cents == 4000
+        fake.add_fault(Fault(method="POST", drop=True, when="after"))   # lose the next answer
+
+It serves ``/api/v3/oauth/clients/giftcard-transactions`` (list, create, get, reverse) with the
+API's business rules and error codes, Laravel-style pagination and an optional fixed-window rate
+limit (``rate_limit=`` requests per ``rate_window`` seconds, counted on authenticated requests).
+``fake.requests`` records every request (never the token); ``fake.add_hook`` runs code after each
+one, before its answer leaves. ``clock=`` freezes or moves time (``created_at``, expiry, ``Date``).
+
+With pytest: ``pytest_plugins = ["leat_async.testing.pytest_plugin"]`` gives a ``leat_fake``
+fixture. Standalone: ``python -m leat_async.testing --port 8080 --seed 1000``.
+The fake shares no code with the client, on purpose: it is written from the API reference.
+"""
+
+from __future__ import annotations
+
+from ._faults import Fault
+from ._records import (
+    CardRecord,
+    ProgramRecord,
+    RecordedRequest,
+    ShopRecord,
+    TransactionRecord,
+    UuidSentinel,
+)
+from ._server import FakeLeat
+
+__all__ = [
+    "CardRecord",
+    "FakeLeat",
+    "Fault",
+    "ProgramRecord",
+    "RecordedRequest",
+    "ShopRecord",
+    "TransactionRecord",
+    "UuidSentinel",
+]

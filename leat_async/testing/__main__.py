@@ -1,0 +1,67 @@
+"""``python -m leat_async.testing``: run the fake Leat server until interrupted.
+
+Prints the base URL on one line to stdout, then serves. Meant for benchmarks in another process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._server import FakeLeat
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m leat_async.testing", description="Run the fake Leat server."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port, 0 for any free one (8080)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seed N transactions (0)")
+    p.add_argument("--random-seed", type=int, default=0, help="seed of the generator (0)")
+    p.add_argument("--rate-limit", type=int, default=None, help="requests per window (none)")
+    p.add_argument("--rate-window", type=float, default=1.0, help="window in seconds (1)")
+    p.add_argument("--latency", type=float, default=0.0, help="seconds per answer (0)")
+    p.add_argument("--token", default="test-token", help="accepted bearer token (test-token)")
+    return p
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = FakeLeat(
+        token=args.token,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        latency=args.latency,
+        host=args.host,
+        port=args.port,
+    )
+    if args.seed:
+        fake.seed(args.seed, seed=args.random_seed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with fake:
+        print(fake.url, flush=True)
+        await stop.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        asyncio.run(_serve(args))
+    except KeyboardInterrupt:
+        pass
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""Plain records held by the fake server, and their JSON as the API reference shows it.
+
+Written from the API reference alone: nothing here is shared with the client's models.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+__all__ = [
+    "NULL",
+    "CardRecord",
+    "DerivedUuids",
+    "ProgramRecord",
+    "RecordedRequest",
+    "ShopRecord",
+    "TransactionRecord",
+    "UuidSentinel",
+    "format_ts",
+    "shop_json",
+    "to_ts",
+    "transaction_json",
+]
+
+
+class UuidSentinel(enum.Enum):
+    """``FakeLeat.NULL``: pass it as ``uuid=`` to model an old row whose uuid is JSON null."""
+
+    NULL = "NULL"
+
+
+NULL: Final = UuidSentinel.NULL
+
+
+@dataclass(slots=True, eq=False)
+class ShopRecord:
+    """A shop. Compared by identity."""
+
+    id: int
+    uuid: str
+    name: str
+
+
+@dataclass(slots=True, eq=False)
+class ProgramRecord:
+    """A giftcard program. Compared by identity."""
+
+    id: int
+    uuid: str
+    name: str
+
+
+@dataclass(slots=True, eq=False)
+class CardRecord:
+    """A giftcard. ``balance_in_cents`` and ``last_transaction`` change as transactions land."""
+
+    id: int
+    uuid: str | None
+    hash: str
+    balance_in_cents: int
+    program: ProgramRecord | None
+    reincrementable: bool
+    max_amount_in_cents: int | None
+    expires_at: datetime | None
+    last_transaction: TransactionRecord | None = field(default=None, repr=False)
+
+
+class DerivedUuids:
+    """Uuids of seeded rows, computed from the row id when asked instead of stored.
+
+    A million stored uuid strings would cost ~130 MB and over a second to make. A derived uuid
+    looks like any uuid4; its last group is the id xor a per-seed mask, so it can be inverted.
+    """
+
+    __slots__ = ("_key", "_mask")
+
+    def __init__(self, key: bytes, mask: int) -> None:
+        self._key = key
+        self._mask = mask & 0xFFFF_FFFF_FFFF
+
+    def make(self, tx_id: int) -> str:
+        h = hashlib.blake2b(tx_id.to_bytes(8, "big"), key=self._key, digest_size=10).hexdigest()
+        variant = "89ab"[int(h[16], 16) & 3]
+        tail = (tx_id ^ self._mask) & 0xFFFF_FFFF_FFFF
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{tail:012x}"
+
+    def id_of(self, uuid: str) -> int | None:
+        """The id whose derived uuid ``uuid`` would be, if it has the shape of one."""
+        if len(uuid) != 36 or uuid[23] != "-":
+            return None
+        try:
+            return int(uuid[24:], 16) ^ self._mask
+        except ValueError:
+            return None
+
+
+class TransactionRecord:
+    """A giftcard transaction. ``ts`` is ``created_at`` in whole seconds since the epoch.
+
+    Mutable (``settled``, ``settlements`` and ``extra`` may be changed by tests); compared by
+    identity. ``uuid`` is ``None`` for an old row whose uuid is JSON null.
+    """
+
+    __slots__ = (
+        "_uuid",
+        "amount_in_cents",
+        "card",
+        "custom_attributes",
+        "extra",
+        "id",
+        "settled",
+        "settlements",
+        "shop",
+        "ts",
+        "type",
+    )
+
+    def __init__(
+        self,
+        id: int,
+        uuid: str | DerivedUuids | None,
+        amount_in_cents: int,
+        type: str,
+        settled: bool,
+        card: CardRecord,
+        shop: ShopRecord,
+        settlements: tuple[Mapping[str, Any], ...],
+        ts: int,
+        extra: dict[str, Any] | None = None,
+        custom_attributes: dict[str, Any] | None = None,
+    ) -> None:
+        self.id = id
+        self._uuid = uuid
+        self.amount_in_cents = amount_in_cents
+        self.type = type
+        self.settled = settled
+        self.card = card
+        self.shop = shop
+        self.settlements = settlements
+        self.ts = ts
+        self.extra = extra
+        self.custom_attributes = custom_attributes
+
+    @property
+    def uuid(self) -> str | None:
+        u = self._uuid
+        if u is None or isinstance(u, str):
+            return u
+        return u.make(self.id)
+
+    def uuid_source(self) -> str | DerivedUuids | None:
+        return self._uuid
+
+    @property
+    def created_at(self) -> datetime:
+        """``created_at`` as an aware UTC datetime (whole seconds)."""
+        return datetime.fromtimestamp(self.ts, UTC)
+
+    def __repr__(self) -> str:
+        return (
+            f"TransactionRecord(id={self.id}, uuid={self.uuid!r}, "
+            f"amount_in_cents={self.amount_in_cents}, type={self.type!r}, "
+            f"settled={self.settled}, card_id={self.card.id}, shop_id={self.shop.id}, "
+            f"created_at={format_ts(self.ts)!r})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake saw it. Never holds the Authorization header or the token.
+
+    ``path`` is relative to the API prefix ``/api/v3/oauth/clients`` (for example
+    ``/giftcard-transactions/abc/reverse``); a path outside the prefix is kept whole.
+    ``query`` is decoded as the server reads it (a literal ``+`` is a space). ``json`` is the
+    parsed body (JSON, or a dict of form fields), ``None`` without one. ``status`` is the status
+    answered, 0 when the connection was dropped. ``at`` is the monotonic clock at arrival.
+    """
+
+    method: str
+    path: str
+    query: list[tuple[str, str]]
+    json: Any
+    authorized: bool
+    status: int
+    at: float
+
+
+def to_ts(value: datetime) -> int:
+    """Whole seconds since the epoch of an aware datetime (microseconds truncated)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"datetime must be timezone-aware, got {value!r}")
+    return int(value.replace(microsecond=0).timestamp())
+
+
+def format_ts(ts: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SS+00:00`` in UTC, as the API renders ``created_at``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(ts))
+
+
+def shop_json(shop: ShopRecord) -> dict[str, Any]:
+    return {"id": shop.id, "uuid": shop.uuid, "name": shop.name}
+
+
+def transaction_json(tx: TransactionRecord) -> dict[str, Any]:
+    """The transaction as the API shows it; ``extra`` keys are merged last (they may override)."""
+    out: dict[str, Any] = {
+        "id": tx.id,
+        "uuid": tx.uuid,
+        "amount_in_cents": tx.amount_in_cents,
+        "type": tx.type,
+        "settled": tx.settled,
+        "card": {"id": tx.card.id, "uuid": tx.card.uuid},
+        "shop": shop_json(tx.shop),
+        "settlements": [dict(s) for s in tx.settlements],
+        "created_at": format_ts(tx.ts),
+    }
+    if tx.extra:
+        out.update(tx.extra)
+    return out

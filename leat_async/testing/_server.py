@@ -1,0 +1,278 @@
+"""``FakeLeat``: the public face of the fake server, its lifecycle and seeding helpers."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+from typing import Any, ClassVar, Final, Self
+
+from aiohttp import web
+
+from ._app import Hook, Runtime, build_app
+from ._faults import Fault
+from ._ratelimit import FixedWindow
+from ._records import (
+    NULL,
+    CardRecord,
+    ProgramRecord,
+    RecordedRequest,
+    ShopRecord,
+    TransactionRecord,
+    UuidSentinel,
+)
+from ._seed import seed_store
+from ._store import Store
+
+__all__ = ["FakeLeat"]
+
+_SHUTDOWN_TIMEOUT: Final = 0.25  # a fake has no work worth waiting for at shutdown
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class FakeLeat:
+    """An in-process fake of Leat's giftcard-transactions API, served over loopback HTTP.
+
+    State lives in plain records (see ``ShopRecord``, ``ProgramRecord``, ``CardRecord`` and
+    ``TransactionRecord``); they are mutable and live, so read them freely but change them only
+    through these helpers. Pass ``uuid=FakeLeat.NULL`` to model an old card or transaction whose
+    uuid is JSON null; ``uuid=None`` (the default) generates one.
+    """
+
+    NULL: ClassVar[UuidSentinel] = NULL
+    PREFIX: ClassVar[str] = "/api/v3/oauth/clients"
+
+    def __init__(
+        self,
+        *,
+        token: str = "test-token",  # noqa: S107 - the fake's well-known test token
+        rate_limit: int | None = None,
+        rate_window: float = 1.0,
+        latency: float = 0.0,
+        clock: Callable[[], datetime] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        monotonic: Callable[[], float] | None = None,
+    ) -> None:
+        if not isinstance(token, str) or not token:
+            raise ValueError("token must be a non-empty str")
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        self._token = token
+        self._host = host
+        self._port = port
+        limiter = FixedWindow(rate_limit, rate_window) if rate_limit is not None else None
+        self._clock = clock or _utc_now
+        self._rt = Runtime(
+            store=Store(self._clock),
+            token=token,
+            clock=self._clock,
+            monotonic=monotonic or time.monotonic,
+            limiter=limiter,
+            latency=latency,
+        )
+        self._runner: web.AppRunner | None = None
+        self._url: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        """A fresh ``aiohttp.web.Application`` serving this fake's state, to mount yourself."""
+        return build_app(self._rt)
+
+    async def start(self) -> None:
+        """Listen on ``host:port`` (port 0 picks a free one); see ``url``."""
+        if self._runner is not None:
+            raise RuntimeError("FakeLeat is already running")
+        runner = web.AppRunner(
+            self.make_app(),
+            handle_signals=False,
+            access_log=None,
+            shutdown_timeout=_SHUTDOWN_TIMEOUT,
+        )
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self._host, self._port)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        port = runner.addresses[0][1]
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        self._url = f"http://{host}:{port}"
+
+    async def close(self) -> None:
+        """Stop serving (idempotent). State and recorded requests stay readable."""
+        runner, self._runner = self._runner, None
+        self._url = None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @property
+    def url(self) -> str:
+        """The base URL for clients, e.g. ``http://127.0.0.1:54321`` (only while running)."""
+        if self._url is None:
+            raise RuntimeError("FakeLeat is not running: use 'async with' or await start()")
+        return self._url
+
+    @property
+    def token(self) -> str:
+        return self._token
+
+    # -- seeding ---------------------------------------------------------------------------
+
+    def add_shop(self, *, name: str = "Shop", uuid: str | None = None) -> ShopRecord:
+        return self._rt.store.add_shop(name=name, uuid=uuid)
+
+    def add_program(self, *, name: str = "Program", uuid: str | None = None) -> ProgramRecord:
+        return self._rt.store.add_program(name=name, uuid=uuid)
+
+    def add_card(
+        self,
+        *,
+        balance_in_cents: int = 0,
+        program: ProgramRecord | None = None,
+        uuid: str | UuidSentinel | None = None,
+        hash: str | None = None,
+        reincrementable: bool = False,
+        max_amount_in_cents: int | None = None,
+        expires_at: datetime | None = None,
+    ) -> CardRecord:
+        """A card; ``hash`` defaults to random hex. It expires when ``expires_at <= now``."""
+        return self._rt.store.add_card(
+            balance_in_cents=balance_in_cents,
+            program=program,
+            uuid=uuid,
+            hash=hash,
+            reincrementable=reincrementable,
+            max_amount_in_cents=max_amount_in_cents,
+            expires_at=expires_at,
+        )
+
+    def add_transaction(
+        self,
+        *,
+        card: CardRecord,
+        shop: ShopRecord,
+        amount_in_cents: int,
+        created_at: datetime | None = None,
+        uuid: str | UuidSentinel | None = None,
+        type: str = "STANDARD",
+        settled: bool = False,
+        settlements: Iterable[Mapping[str, Any]] = (),
+        extra: Mapping[str, Any] | None = None,
+    ) -> TransactionRecord:
+        """Record history directly: no business rules, but the card's balance follows.
+
+        ``created_at`` defaults to the clock's now (whole seconds); ``extra`` keys are merged
+        into this row's JSON (they may even override documented ones).
+        """
+        return self._rt.store.add_transaction(
+            card=card,
+            shop=shop,
+            amount_in_cents=amount_in_cents,
+            created_at=created_at,
+            uuid=uuid,
+            type=type,
+            settled=settled,
+            settlements=settlements,
+            extra=extra,
+        )
+
+    def seed(
+        self,
+        n: int,
+        *,
+        seed: int = 0,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> None:
+        """Add ``n`` realistic transactions (deterministic for a given ``seed`` and state).
+
+        3-6 shops, 2-3 programs, ``n // 25`` cards (some with null uuids, some expired, some
+        reincrementable or capped); loads, redemptions and a few reversals; the oldest 5% of
+        rows have null uuids; ``created_at`` never decreases with id and spreads between
+        ``start`` and ``end`` (default: the 365 days before the clock's now). Rows older than
+        30 days before ``end`` are settled, with an (invented) settlement object.
+        """
+        end = end if end is not None else self._clock()
+        start = start if start is not None else end - timedelta(days=365)
+        seed_store(self._rt.store, n, seed=seed, start=start, end=end)
+
+    # -- reading state ---------------------------------------------------------------------
+
+    @property
+    def transactions(self) -> Sequence[TransactionRecord]:
+        """All transactions in id order (the live list: do not modify it)."""
+        return self._rt.store.transactions
+
+    @property
+    def cards(self) -> Sequence[CardRecord]:
+        return self._rt.store.cards
+
+    @property
+    def shops(self) -> Sequence[ShopRecord]:
+        return self._rt.store.shops
+
+    @property
+    def programs(self) -> Sequence[ProgramRecord]:
+        return self._rt.store.programs
+
+    def get_transaction(self, uuid: str) -> TransactionRecord | None:
+        return self._rt.store.find(uuid)
+
+    def get_card(self, uuid: str) -> CardRecord | None:
+        return self._rt.store.cards_by_uuid.get(uuid)
+
+    # -- requests, hooks and faults --------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request handled, in the order answered (see ``RecordedRequest``)."""
+        return self._rt.requests
+
+    def reset_requests(self) -> None:
+        self._rt.requests.clear()
+
+    @property
+    def status_counts(self) -> Counter[int]:
+        """How many answers of each status were sent (0 counts dropped connections)."""
+        return Counter(r.status for r in self._rt.requests)
+
+    def max_in_window(self, seconds: float = 1.0) -> int:
+        """Most requests that arrived within any half-open interval ``[t, t + seconds)``."""
+        ats = sorted(r.at for r in self._rt.requests)
+        best = lo = 0
+        for hi, at in enumerate(ats):
+            while ats[lo] <= at - seconds:
+                lo += 1
+            best = max(best, hi - lo + 1)
+        return best
+
+    def add_hook(self, fn: Hook) -> None:
+        """Call ``fn(recorded_request)`` after each request, before its answer is sent."""
+        self._rt.hooks.append(fn)
+
+    def add_fault(self, fault: Fault) -> None:
+        self._rt.faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self._rt.faults.clear()

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leat_async import LeatClient, RetryPolicy
+from leat_async.testing import FakeLeat
+
+TOKEN = "s3cr3t-t0ken-value"
+#: quick retries, so tests that provoke them stay fast
+FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.05, max_pause=5.0)
+LONG_AGO = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeLeat]:
+    async with FakeLeat(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+async def client(fake: FakeLeat) -> AsyncIterator[LeatClient]:
+    async with LeatClient(TOKEN, base_url=fake.url, retry=FAST_RETRY, timeout=5.0) as c:
+        yield c
+
+
+def seed_rows(fake: FakeLeat, n: int, *, start: datetime = LONG_AGO, step: float = 1.0) -> None:
+    """``n`` history rows on one card in one shop, ``step`` seconds apart, long before now."""
+    shop = fake.add_shop(name="Krusty Krab")
+    card = fake.add_card(balance_in_cents=10**9, reincrementable=True)
+    for i in range(n):
+        fake.add_transaction(
+            card=card,
+            shop=shop,
+            amount_in_cents=100 + i,
+            created_at=start + timedelta(seconds=step * i),
+        )

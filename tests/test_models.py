@@ -1,0 +1,143 @@
+"""Structuring answers into models: tolerant where the API is loose, strict about money."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from leat_async import GiftcardTransaction, Page
+from leat_async._convert import StructureError, structure
+
+
+def row(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": 2271,
+        "uuid": "355892c5-6bf7-4167-bae2-3bf2bf44c3dc",
+        "amount_in_cents": -1000,
+        "type": "STANDARD",
+        "settled": False,
+        "card": {"id": 41650, "uuid": "45d7ce10-16cc-4bb7-b37f-e8c4bc553fdf"},
+        "shop": {"id": 15, "uuid": "123123", "name": "Krusty Krab"},
+        "settlements": [],
+        "created_at": "2023-11-12T16:10:15+00:00",
+    }
+    base.update(over)
+    return base
+
+
+def test_reference_example() -> None:
+    tx = structure(row(), GiftcardTransaction)
+    assert tx.amount_in_cents == -1000 and type(tx.amount_in_cents) is int
+    assert tx.card.uuid == "45d7ce10-16cc-4bb7-b37f-e8c4bc553fdf"
+    assert tx.shop.name == "Krusty Krab"
+    assert tx.created_at == datetime(2023, 11, 12, 16, 10, 15, tzinfo=UTC)
+
+
+def test_old_rows_unknown_fields_types_and_settlements() -> None:
+    tx = structure(
+        row(
+            uuid=None,
+            card={"id": 1, "uuid": None, "hash": "x"},
+            type="REVERSAL",
+            settlements=[{"id": 9, "whatever": [1]}],
+            brand_new_field={"a": 1},
+        ),
+        GiftcardTransaction,
+    )
+    assert tx.uuid is None and tx.card.uuid is None
+    assert tx.type == "REVERSAL"
+    assert tx.settlements == ({"id": 9, "whatever": [1]},)
+
+
+def test_other_offsets_stay_aware() -> None:
+    tx = structure(row(created_at="2023-11-12T17:10:15+01:00"), GiftcardTransaction)
+    assert tx.created_at.utcoffset() == timedelta(hours=1)
+    assert tx.created_at == datetime(2023, 11, 12, 16, 10, 15, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("over", "where"),
+    [
+        ({"amount_in_cents": 12.5}, "amount_in_cents"),
+        ({"amount_in_cents": "1250"}, "amount_in_cents"),
+        ({"amount_in_cents": True}, "amount_in_cents"),
+        ({"settled": "false"}, "settled"),
+        ({"created_at": "2023-11-12T16:10:15"}, "created_at"),
+        ({"created_at": "yesterday"}, "created_at"),
+        ({"card": None}, "card"),
+        ({"uuid": 7}, "uuid"),
+    ],
+)
+def test_wrong_types_say_where(over: dict[str, Any], where: str) -> None:
+    with pytest.raises(StructureError, match=where):
+        structure(row(**over), GiftcardTransaction)
+
+
+def test_missing_field_says_which() -> None:
+    bad = row()
+    del bad["shop"]
+    with pytest.raises(StructureError, match="shop"):
+        structure(bad, GiftcardTransaction)
+
+
+def test_page_with_empty_meta_positions() -> None:
+    page = structure(
+        {
+            "data": [],
+            "meta": {
+                "page": 3,
+                "limit": 100,
+                "viewing_from": None,
+                "viewing_to": None,
+                "last_page": 2,
+                "total": 150,
+            },
+        },
+        Page,
+    )
+    assert list(page.data) == [] and page.meta.viewing_from is None and page.meta.last_page == 2
+
+
+def test_bad_row_in_a_page_names_its_index() -> None:
+    meta = {"page": 1, "limit": 2, "viewing_from": 1, "viewing_to": 2, "last_page": 1, "total": 2}
+    with pytest.raises(StructureError, match=r"\[1\]\.amount_in_cents"):
+        structure({"data": [row(), row(amount_in_cents=None)], "meta": meta}, Page)
+
+
+ids = st.integers(min_value=1, max_value=2**53)
+uuids = st.none() | st.uuids().map(str)
+aware = st.datetimes(
+    min_value=datetime(2000, 1, 1),
+    max_value=datetime(2100, 1, 1),
+    timezones=st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5))]),
+).map(lambda d: d.replace(microsecond=0))
+
+
+@given(
+    id=ids,
+    uuid=uuids,
+    amount=st.integers(min_value=-(2**40), max_value=2**40).filter(bool),
+    kind=st.text(min_size=1, max_size=20),
+    settled=st.booleans(),
+    when=aware,
+    shop_name=st.text(max_size=40),
+)
+def test_any_documented_row_round_trips(
+    id: int, uuid: str | None, amount: int, kind: str, settled: bool, when: datetime, shop_name: str
+) -> None:
+    doc = row(
+        id=id,
+        uuid=uuid,
+        amount_in_cents=amount,
+        type=kind,
+        settled=settled,
+        created_at=when.isoformat(),
+        shop={"id": 1, "uuid": None, "name": shop_name},
+    )
+    tx = structure(doc, GiftcardTransaction)
+    assert (tx.id, tx.uuid, tx.amount_in_cents, tx.type, tx.settled) == (id, uuid, amount, kind, settled)
+    assert tx.created_at == when and tx.shop.name == shop_name

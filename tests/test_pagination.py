@@ -1,0 +1,134 @@
+"""Walking the listing: order, snapshots, prefetch, early exit, resume."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from leat_async import CreatedAt, LeatClient
+from leat_async.testing import FakeLeat, Fault
+
+from .conftest import LONG_AGO, TOKEN, seed_rows
+
+
+def list_requests(fake: FakeLeat) -> list[dict[str, str]]:
+    return [dict(r.query) for r in fake.requests if r.method == "GET"]
+
+
+async def test_walks_every_row_once_in_order(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 250)
+    ids = [tx.id async for tx in client.giftcard_transactions.list()]
+    assert ids == [t.id for t in fake.transactions]
+    pages = [p async for p in client.giftcard_transactions.list(per_page=100).pages()]
+    assert [len(p.data) for p in pages] == [100, 100, 50]
+    assert [p.meta.page for p in pages] == [1, 2, 3]
+
+
+async def test_descending_walk(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 120)
+    ids = [tx.id async for tx in client.giftcard_transactions.list(per_page=50, sort="-created_at")]
+    assert ids == [t.id for t in reversed(fake.transactions)]
+
+
+async def test_empty_listing_costs_one_request(client: LeatClient, fake: FakeLeat) -> None:
+    assert [tx async for tx in client.giftcard_transactions.list()] == []
+    assert len(fake.requests) == 1
+
+
+async def test_first_page_alone(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 30)
+    page = await client.giftcard_transactions.list(per_page=10)
+    assert len(page.data) == 10 and page.meta.last_page == 3
+    assert len(fake.requests) == 1
+
+
+async def test_window_filter_walk(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 300, step=60.0)
+    window = CreatedAt(gte=LONG_AGO + timedelta(minutes=10), lt=LONG_AGO + timedelta(minutes=260))
+    rows = [tx async for tx in client.giftcard_transactions.list(per_page=20, created_at=window)]
+    assert len(rows) == 250 and all(window.contains(tx.created_at) for tx in rows)
+
+
+@pytest.mark.parametrize("sort", [None, "created_at", "-created_at"])
+async def test_rows_arriving_during_the_walk_cause_no_dupes_or_skips(
+    client: LeatClient, fake: FakeLeat, sort: str | None
+) -> None:
+    seed_rows(fake, 95)
+    before = {t.id for t in fake.transactions}
+    shop, card = fake.shops[0], fake.cards[0]
+
+    def arrive(_: Any) -> None:  # two new rows after every request, created "now"
+        for _ in range(2):
+            fake.add_transaction(card=card, shop=shop, amount_in_cents=-1)
+
+    fake.add_hook(arrive)
+    ids = [tx.id async for tx in client.giftcard_transactions.list(per_page=10, sort=sort, prefetch=3)]
+    assert len(ids) == len(set(ids))
+    assert set(ids) == before
+
+
+async def test_prefetched_pages_overtaking_each_other_stay_in_order(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 60)
+    fake.add_fault(Fault(method="GET", query={"page": "2"}, delay=0.3))
+    ids = [tx.id async for tx in client.giftcard_transactions.list(per_page=10, prefetch=4)]
+    assert ids == [t.id for t in fake.transactions]
+    order = [r.query for r in fake.requests]
+    assert [dict(q)["page"] for q in order].index("2") > [dict(q)["page"] for q in order].index("3")
+
+
+async def test_breaking_early_stops_requests() -> None:
+    async with (
+        FakeLeat(token=TOKEN, latency=0.01) as fake,
+        LeatClient(TOKEN, base_url=fake.url, max_concurrency=4) as client,
+    ):
+        seed_rows(fake, 1000)
+        n = 0
+        async for _ in client.giftcard_transactions.list(per_page=10):
+            n += 1
+            if n == 25:
+                break
+        seen = len(fake.requests)
+        page = await asyncio.wait_for(client.giftcard_transactions.list(per_page=1), 2.0)
+    assert page.meta.total == 1000
+    assert seen <= 3 + 4 + 1  # pages read, the prefetch window, and no more
+    assert len(fake.requests) <= seen + 1
+
+
+async def test_resume_from_a_position_with_the_same_snapshot(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 55)
+    pager = client.giftcard_transactions.list(per_page=10)
+    first: list[int] = []
+    async for page in pager.pages():
+        first.extend(tx.id for tx in page.data)
+        if page.meta.page == 2:
+            break
+    pos = pager.position
+    assert pos.page == 3 and pos.snapshot is not None
+    seed_rows(fake, 5, start=datetime.now(UTC) + timedelta(hours=1))  # later rows: not in snapshot
+    fake.reset_requests()
+    rest = [
+        tx.id
+        async for tx in client.giftcard_transactions.list(
+            per_page=10, page=pos.page, snapshot=pos.snapshot
+        )
+    ]
+    assert first + rest == [t.id for t in fake.transactions[:55]]
+    assert dict(fake.requests[0].query)["page"] == "3"
+    assert dict(fake.requests[0].query)["created_at[lt]"] == pos.snapshot.isoformat()
+
+
+async def test_snapshot_bound_comes_from_the_server_date(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 15)
+    pager = client.giftcard_transactions.list(per_page=10)
+    assert len([tx async for tx in pager]) == 15
+    snap = pager.position.snapshot
+    assert snap is not None and snap.microsecond == 0
+    assert abs((snap - datetime.now(UTC)).total_seconds()) < 5
+    assert list_requests(fake)[1]["created_at[lt]"] == snap.isoformat()

@@ -1,0 +1,146 @@
+"""Pure request building and answer classification: no sockets."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from yarl import URL
+
+import leat_async as la
+from leat_async._wire import Request, check_base_url, classify, parse_rate_info, parse_retry_after
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+GET = Request("GET", "/giftcard-transactions", operation="list")
+
+
+def answer(status: int, body: object, headers: dict[str, str] | None = None) -> la.LeatError | None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return classify(status, headers or {}, raw, request=GET, now=NOW).error
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        (1000, la.LeatInternalError),
+        (1003, la.InvalidInputError),
+        (1008, la.ShopNotFoundError),
+        (5001, la.GiftcardNotFoundError),
+        (5002, la.GiftcardExpiredError),
+        (5003, la.InsufficientBalanceError),
+        (5006, la.GiftcardNotIncrementableError),
+        (5008, la.MaxAmountExceededError),
+        (5010, la.TransactionNotFoundError),
+        (55025, la.NotLastTransactionError),
+    ],
+)
+def test_body_code_picks_the_class(code: int, cls: type[la.LeatAPIError]) -> None:
+    err = answer(400, {"message": "Nederlands | English text.", "code": code, "status_code": 400})
+    assert type(err) is cls
+    assert err.code == code and err.status == 400
+    assert str(err).startswith(f"English text. (code {code}, HTTP 400)")
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [(401, la.AuthenticationError), (429, la.RateLimitedError), (503, la.ServiceUnavailableError)],
+)
+def test_status_decides_whatever_the_body_says(status: int, cls: type[la.LeatAPIError]) -> None:
+    err = answer(status, {"message": "x", "code": 5003})
+    assert type(err) is cls
+    assert err.code == 5003
+
+
+def test_unknown_code_is_a_plain_api_error_with_code() -> None:
+    err = answer(400, {"message": "Iets | Something", "code": 7015})
+    assert type(err) is la.LeatAPIError
+    assert err.code == 7015
+    assert "Something" in str(err) and "7015" in str(err)
+
+
+def test_validation_errors_are_kept_and_shown() -> None:
+    err = answer(400, {"message": "Invalid", "code": 1003, "errors": {"perPage": ["too big"]}})
+    assert isinstance(err, la.InvalidInputError)
+    assert err.errors == {"perPage": ["too big"]}
+    assert "perPage: too big" in str(err)
+
+
+def test_html_proxy_page_becomes_a_clear_api_error() -> None:
+    err = answer(502, b"<html><body>Bad gateway</body></html>")
+    assert type(err) is la.LeatAPIError
+    assert err.status == 502 and err.code is None
+    assert "HTTP 502" in str(err) and "Leat error body" in str(err)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"meta": []}', b""])
+def test_200_without_data_is_an_api_error(body: bytes) -> None:
+    err = answer(200, body)
+    assert type(err) is la.LeatAPIError
+    assert err.status == 200
+
+
+def test_401_without_code() -> None:
+    err = answer(401, {"message": "Unauthenticated."})
+    assert isinstance(err, la.AuthenticationError)
+    assert str(err).startswith("Unauthenticated. (HTTP 401)")
+
+
+def test_429_reads_retry_after_then_reset() -> None:
+    err = answer(429, {"message": "Too Many Attempts."}, {"Retry-After": "3"})
+    assert isinstance(err, la.RateLimitedError) and err.retry_after == 3
+    reset = str(int(NOW.timestamp()) + 7)
+    err = answer(429, b"", {"X-RateLimit-Reset": reset})
+    assert isinstance(err, la.RateLimitedError) and err.retry_after == 7
+
+
+def test_error_names_the_request_but_never_headers() -> None:
+    raw = json.dumps({"message": "no", "code": 5010}).encode()
+    err = classify(400, {}, raw, request=Request("GET", "/giftcard-transactions/x"), now=NOW).error
+    assert err is not None
+    assert "[GET /giftcard-transactions/x]" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("5", 5.0), ("0.5", 0.5), (" 2 ", 2.0), ("Fri, 02 Jan 2026 03:04:15 GMT", 10.0), ("-3", 0.0)],
+)
+def test_retry_after_forms(value: str, seconds: float) -> None:
+    assert parse_retry_after(value, NOW) == seconds
+
+
+@pytest.mark.parametrize("value", [None, "soon", "nan", "inf", ""])
+def test_retry_after_unusable(value: str | None) -> None:
+    assert parse_retry_after(value, NOW) is None
+
+
+def test_rate_headers() -> None:
+    info = parse_rate_info({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59"}, NOW)
+    assert (info.limit, info.remaining, info.retry_after) == (60, 59, None)
+    assert parse_rate_info({"X-RateLimit-Limit": "lots"}, NOW).limit is None
+
+
+def test_plus_in_timestamps_is_percent_encoded() -> None:
+    req = Request("GET", "/giftcard-transactions", query=(("created_at[gte]", "2024-01-01T00:00:00+01:00"),))
+    url = req.url(URL("https://api.piggy.eu"))
+    assert "%2B01:00" in url.raw_query_string or "%2B01%3A00" in url.raw_query_string
+    assert "+" not in url.raw_query_string
+    assert url.path == "/api/v3/oauth/clients/giftcard-transactions"
+    assert url.query["created_at[gte]"] == "2024-01-01T00:00:00+01:00"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:9", "http://127.3.2.1", "https://x.eu"],
+)
+def test_base_url_allowed(url: str) -> None:
+    assert check_base_url(url).host
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://api.piggy.eu", "http://10.0.0.1", "ftp://x", "", "https://u:p@x.eu", "https://x.eu/?a=1", "nohost"],
+)
+def test_base_url_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="base_url|http"):
+        check_base_url(url)
