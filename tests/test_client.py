@@ -97,7 +97,11 @@ async def test_odd_rows_parse(client: LeatClient, fake: FakeLeat, shop: Any) -> 
         ({"balance_in_cents": 100}, -500, la.InsufficientBalanceError),
         ({"balance_in_cents": 100}, 500, la.GiftcardNotIncrementableError),
         ({"reincrementable": True, "max_amount_in_cents": 1000}, 5000, la.MaxAmountExceededError),
-        ({"balance_in_cents": 900, "expires_at": datetime(2020, 1, 1, tzinfo=UTC)}, -1, la.GiftcardExpiredError),
+        (
+            {"balance_in_cents": 900, "expires_at": datetime(2020, 1, 1, tzinfo=UTC)},
+            -1,
+            la.GiftcardExpiredError,
+        ),
     ],
 )
 async def test_business_rules_become_typed_errors(
@@ -128,9 +132,7 @@ async def test_unknown_card_shop_and_transaction(
         await gtx.reverse("0000-missing")
 
 
-async def test_only_the_last_transaction_reverses(
-    client: LeatClient, shop: Any, card: Any
-) -> None:
+async def test_only_the_last_transaction_reverses(client: LeatClient, shop: Any, card: Any) -> None:
     gtx = client.giftcard_transactions
     first = await gtx.create(giftcard_uuid=card.uuid, amount_in_cents=-100, shop_uuid=shop.uuid)
     await gtx.create(giftcard_uuid=card.uuid, amount_in_cents=-100, shop_uuid=shop.uuid)
@@ -152,12 +154,24 @@ async def test_wrong_token_is_an_authentication_error(fake: FakeLeat, caplog: An
 @pytest.mark.parametrize(
     ("fault", "error", "code"),
     [
-        (Fault(status=500, body={"message": "Interne fout. | Internal error.", "code": 1000}), la.LeatInternalError, 1000),
-        (Fault(status=400, body={"message": "Bad", "code": 1003, "errors": {"perPage": ["no"]}}), la.InvalidInputError, 1003),
+        (
+            Fault(status=500, body={"message": "Interne fout. | Internal error.", "code": 1000}),
+            la.LeatInternalError,
+            1000,
+        ),
+        (
+            Fault(status=400, body={"message": "Bad", "code": 1003, "errors": {"perPage": ["no"]}}),
+            la.InvalidInputError,
+            1003,
+        ),
         (Fault(status=400, body={"message": "Nope", "code": 7015}), la.LeatAPIError, 7015),
         (Fault(status=400, body={"message": "Nope", "code": 1114}), la.LeatAPIError, 1114),
         (Fault(status=401, body={"message": "Unauthenticated."}), la.AuthenticationError, None),
-        (Fault(status=302, headers={"Location": "http://127.0.0.1:1/elsewhere"}, body=""), la.LeatAPIError, None),
+        (
+            Fault(status=302, headers={"Location": "http://127.0.0.1:1/elsewhere"}, body=""),
+            la.LeatAPIError,
+            None,
+        ),
     ],
 )
 async def test_error_answers_over_http(
@@ -171,8 +185,12 @@ async def test_error_answers_over_http(
 
 
 async def test_html_502_on_a_read_says_what_came_back(fake: FakeLeat) -> None:
-    fake.add_fault(Fault(status=502, body="<html>Bad gateway</html>", content_type="text/html", times=None))
-    async with LeatClient(TOKEN, base_url=fake.url, retry=la.RetryPolicy(max_attempts=2, backoff_base=0)) as c:
+    fake.add_fault(
+        Fault(status=502, body="<html>Bad gateway</html>", content_type="text/html", times=None)
+    )
+    async with LeatClient(
+        TOKEN, base_url=fake.url, retry=la.RetryPolicy(max_attempts=2, backoff_base=0)
+    ) as c:
         with pytest.raises(la.LeatAPIError) as info:
             await c.giftcard_transactions.get("abc")
     assert info.value.status == 502 and info.value.attempts == 2
@@ -206,7 +224,11 @@ async def test_malformed_200_is_an_api_error(client: LeatClient, fake: FakeLeat,
 async def test_bad_create_input_sends_nothing(
     client: LeatClient, fake: FakeLeat, call: dict[str, Any], exc: type
 ) -> None:
-    args: dict[str, Any] = {"giftcard_uuid": "card-1", "amount_in_cents": 100, "shop_uuid": "shop-1"}
+    args: dict[str, Any] = {
+        "giftcard_uuid": "card-1",
+        "amount_in_cents": 100,
+        "shop_uuid": "shop-1",
+    }
     args.update(call)
     with pytest.raises(exc):
         await client.giftcard_transactions.create(**args)
@@ -257,7 +279,9 @@ def test_plain_http_only_on_loopback() -> None:
 async def test_token_never_shows(fake: FakeLeat, caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
     fake.add_fault(Fault(status=503, body="down", times=None))
-    client = LeatClient(TOKEN, base_url=fake.url, retry=la.RetryPolicy(max_attempts=2, backoff_base=0))
+    client = LeatClient(
+        TOKEN, base_url=fake.url, retry=la.RetryPolicy(max_attempts=2, backoff_base=0)
+    )
     async with client:
         with pytest.raises(la.LeatError) as info:
             await client.giftcard_transactions.get("abc")

@@ -34,7 +34,9 @@ def posts(fake: FakeLeat) -> int:
     return sum(1 for r in fake.requests if r.method == "POST")
 
 
-async def charge(client: LeatClient, card: Any, shop: Any, amount: int = -500) -> la.GiftcardTransaction:
+async def charge(
+    client: LeatClient, card: Any, shop: Any, amount: int = -500
+) -> la.GiftcardTransaction:
     return await client.giftcard_transactions.create(
         giftcard_uuid=card.uuid, amount_in_cents=amount, shop_uuid=shop.uuid
     )
@@ -45,7 +47,11 @@ async def test_reads_ride_out_transient_statuses(
     client: LeatClient, fake: FakeLeat, status: int, caplog: Any
 ) -> None:
     caplog.set_level(logging.INFO, logger="leat_async")
-    fake.add_fault(Fault(method="GET", status=status, body="<html>oops</html>", content_type="text/html", times=2))
+    fake.add_fault(
+        Fault(
+            method="GET", status=status, body="<html>oops</html>", content_type="text/html", times=2
+        )
+    )
     page = await client.giftcard_transactions.list()
     assert page.meta.total == 0
     assert len(fake.requests) == 3 and client.stats.retries == 2
@@ -104,7 +110,13 @@ async def test_money_post_is_never_resent(
 async def test_money_post_leat_error_body_is_that_error(
     client: LeatClient, fake: FakeLeat, card: Any, shop: Any
 ) -> None:
-    fake.add_fault(Fault(method="POST", status=500, body={"message": "Interne fout. | Internal error.", "code": 1000}))
+    fake.add_fault(
+        Fault(
+            method="POST",
+            status=500,
+            body={"message": "Interne fout. | Internal error.", "code": 1000},
+        )
+    )
     with pytest.raises(la.LeatInternalError):
         await charge(client, card, shop)
     assert posts(fake) == 1 and fake.transactions == []
@@ -113,8 +125,19 @@ async def test_money_post_leat_error_body_is_that_error(
 @pytest.mark.parametrize(
     "fault",
     [
-        Fault(method="POST", status=429, headers={"Retry-After": "0"}, body={"message": "Too Many Attempts."}),
-        Fault(method="POST", status=503, headers={"Retry-After": "0"}, body="<html>maintenance</html>", content_type="text/html"),
+        Fault(
+            method="POST",
+            status=429,
+            headers={"Retry-After": "0"},
+            body={"message": "Too Many Attempts."},
+        ),
+        Fault(
+            method="POST",
+            status=503,
+            headers={"Retry-After": "0"},
+            body="<html>maintenance</html>",
+            content_type="text/html",
+        ),
     ],
 )
 async def test_money_post_retried_when_provably_unprocessed(
@@ -133,7 +156,9 @@ async def test_money_post_connect_refused_sends_nothing() -> None:
     policy = RetryPolicy(max_attempts=2, backoff_base=0.001)
     async with LeatClient(TOKEN, base_url=f"http://127.0.0.1:{port}", retry=policy) as c:
         with pytest.raises(la.LeatConnectionError) as info:
-            await c.giftcard_transactions.create(giftcard_uuid="c", amount_in_cents=-1, shop_uuid="s")
+            await c.giftcard_transactions.create(
+                giftcard_uuid="c", amount_in_cents=-1, shop_uuid="s"
+            )
     assert not isinstance(info.value, la.OutcomeUnknownError)
     assert info.value.attempts == 2
 
@@ -165,7 +190,9 @@ async def test_recover_says_none_only_after_the_deadline(
         assert datetime.now(UTC) >= info.value.deadline + timedelta(seconds=0.2)
 
 
-async def test_recover_a_lost_reversal(client: LeatClient, fake: FakeLeat, card: Any, shop: Any) -> None:
+async def test_recover_a_lost_reversal(
+    client: LeatClient, fake: FakeLeat, card: Any, shop: Any
+) -> None:
     tx = await charge(client, card, shop)
     assert tx.uuid
     fake.add_fault(Fault(method="POST", status=504, body="", when="after"))
@@ -177,7 +204,9 @@ async def test_recover_a_lost_reversal(client: LeatClient, fake: FakeLeat, card:
 
 
 async def test_long_429_raises_instead_of_sleeping(client: LeatClient, fake: FakeLeat) -> None:
-    fake.add_fault(Fault(status=429, headers={"Retry-After": "3600"}, body={"message": "Too Many Attempts."}))
+    fake.add_fault(
+        Fault(status=429, headers={"Retry-After": "3600"}, body={"message": "Too Many Attempts."})
+    )
     with pytest.raises(la.RateLimitedError) as info:
         await client.giftcard_transactions.list()
     assert info.value.retry_after == 3600 and "retry after 3600" in str(info.value)
@@ -185,7 +214,14 @@ async def test_long_429_raises_instead_of_sleeping(client: LeatClient, fake: Fak
 
 async def test_429_pauses_every_request_of_the_client(fake: FakeLeat, card: Any, shop: Any) -> None:
     events: list[la.Event] = []
-    fake.add_fault(Fault(method="GET", status=429, headers={"Retry-After": "1"}, body={"message": "Too Many Attempts."}))
+    fake.add_fault(
+        Fault(
+            method="GET",
+            status=429,
+            headers={"Retry-After": "1"},
+            body={"message": "Too Many Attempts."},
+        )
+    )
     async with LeatClient(
         TOKEN, base_url=fake.url, retry=FAST_RETRY, on_event=events.append, max_concurrency=1
     ) as c:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from leat_async.testing._ratelimit import FixedWindow
 
 pytest_plugins = ["leat_async.testing.pytest_plugin"]
 
+ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "test-token"
 LIST = "/api/v3/oauth/clients/giftcard-transactions"
 T0 = datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC)
@@ -124,7 +126,8 @@ async def test_create_get_shapes_and_frozen_clock(
     assert headers["Date"] == "Tue, 02 Jan 2024 03:04:05 GMT"
     assert card.balance_in_cents == 5250
     record = fake.get_transaction(data["uuid"])
-    assert record is not None and record.custom_attributes == {"till": 3}
+    assert record is not None
+    assert record.custom_attributes == {"till": 3}
     assert fake.requests[0].json == body
     status, got, _ = await call(http, fake, "GET", "/" + data["uuid"])
     assert (status, got) == (200, created)
@@ -197,7 +200,7 @@ async def test_create_validation(
 async def test_json_without_json_content_type_is_no_input(
     fake: FakeLeat, http: aiohttp.ClientSession
 ) -> None:
-    shop, card = world(fake)
+    _shop, _card = world(fake)
     raw = b'{"giftcard_uuid": "a", "amount_in_cents": -1, "shop_uuid": "b"}'
     _, answer, _ = await call(http, fake, "POST", data=raw, headers={"Content-Type": "text/plain"})
     assert answer["code"] == 1003
@@ -219,13 +222,14 @@ async def test_create_business_rules(
     status, answer, _ = await call(http, fake, "POST", json=create_body(card, shop, amount))
     assert (status, answer["code"], answer["status_code"]) == (400, code, 400)
     assert " | " in answer["message"]
-    assert card.balance_in_cents == 5000 and not fake.transactions
+    assert card.balance_in_cents == 5000
+    assert not fake.transactions
 
 
 async def test_unknown_card_before_unknown_shop(
     fake: FakeLeat, http: aiohttp.ClientSession
 ) -> None:
-    shop, card = world(fake)
+    _shop, card = world(fake)
     body = {"giftcard_uuid": "nope", "amount_in_cents": -1, "shop_uuid": "nope"}
     assert (await call(http, fake, "POST", json=body))[1]["code"] == 5001
     body["giftcard_uuid"] = str(card.uuid)
@@ -242,8 +246,10 @@ async def test_reverse_rules(fake: FakeLeat, http: aiohttp.ClientSession, clock:
     status, answer, _ = await call(http, fake, "POST", f"/{first['data']['uuid']}/reverse")
     assert (status, answer["code"]) == (400, 55025)
     status, refund, _ = await call(http, fake, "POST", f"/{second['data']['uuid']}/reverse")
-    assert status == 200 and refund["data"]["amount_in_cents"] == 600  # refund on a non-reincr.
-    assert refund["data"]["shop"]["id"] == shop.id and card.balance_in_cents == 4000
+    assert status == 200
+    assert refund["data"]["amount_in_cents"] == 600
+    assert refund["data"]["shop"]["id"] == shop.id
+    assert card.balance_in_cents == 4000
     assert fake.requests[-1].path == f"/giftcard-transactions/{second['data']['uuid']}/reverse"
     # Reversing the refund is a redemption again; a capped card refuses a refund over the cap.
     over = fake.add_transaction(card=card, shop=shop, amount_in_cents=-1600)
@@ -280,7 +286,8 @@ def history(fake: FakeLeat, n: int = 25) -> list[Any]:
 async def test_list_pagination_meta(fake: FakeLeat, http: aiohttp.ClientSession) -> None:
     history(fake)
     status, page, _ = await call(http, fake, "GET")
-    assert status == 200 and [r["id"] for r in page["data"]] == list(range(1, 11))
+    assert status == 200
+    assert [r["id"] for r in page["data"]] == list(range(1, 11))
     assert page["meta"] == page_meta(total=25, per_page=10, page=1, count=10)
     assert page["meta"] == {
         "page": 1,
@@ -300,10 +307,12 @@ async def test_list_pagination_meta(fake: FakeLeat, http: aiohttp.ClientSession)
         "total": 25,
     }
     status, page, _ = await call(http, fake, "GET", params={"page": "9"})
-    assert status == 200 and page["data"] == []
+    assert status == 200
+    assert page["data"] == []
     assert (page["meta"]["viewing_from"], page["meta"]["viewing_to"]) == (None, None)
     _, page, _ = await call(http, fake, "GET", params={"shop_uuid": "none"})
-    assert page["meta"]["last_page"] == 1 and page["meta"]["total"] == 0
+    assert page["meta"]["last_page"] == 1
+    assert page["meta"]["total"] == 0
 
 
 @pytest.mark.parametrize(
@@ -324,14 +333,16 @@ async def test_list_validation(
     fake: FakeLeat, http: aiohttp.ClientSession, params: dict[str, str]
 ) -> None:
     status, answer, _ = await call(http, fake, "GET", params=params)
-    assert (status, answer["code"]) == (400, 1003) and answer["errors"]
+    assert (status, answer["code"]) == (400, 1003)
+    assert answer["errors"]
 
 
 async def test_unencoded_plus_is_a_space(fake: FakeLeat, http: aiohttp.ClientSession) -> None:
     history(fake)
     raw = yarl.URL(fake.url + LIST + "?created_at%5Bgte%5D=2024-01-02T03:04:07+00:00", encoded=True)
     async with http.get(raw) as resp:
-        assert resp.status == 400 and (await resp.json())["code"] == 1003
+        assert resp.status == 400
+        assert (await resp.json())["code"] == 1003
     assert fake.requests[-1].query == [("created_at[gte]", "2024-01-02T03:04:07 00:00")]
     _, page, _ = await call(
         http, fake, "GET", params={"created_at[gte]": "2024-01-02T03:04:07+00:00"}
@@ -405,7 +416,8 @@ async def test_rate_limit_fixed_window(clock: Clock, http: aiohttp.ClientSession
         clock.mono += 0.2
         status, body, headers = await call(http, fake, "POST", json=create_body(card, shop, -1))
         assert (status, body) == (429, {"message": "Too Many Attempts."})
-        assert headers["Retry-After"] == "2" and headers["X-RateLimit-Remaining"] == "0"
+        assert headers["Retry-After"] == "2"
+        assert headers["X-RateLimit-Remaining"] == "0"
         assert headers["X-RateLimit-Reset"] == str(int(T0.timestamp()) + 2)
         assert not fake.transactions  # not processed
         async with aiohttp.ClientSession() as anon:  # not counted, no headers
@@ -490,7 +502,8 @@ async def test_drop_before_and_after(fake: FakeLeat, http: aiohttp.ClientSession
     fake.add_fault(Fault(method="POST", drop=True, when="after"))
     with pytest.raises(aiohttp.ClientConnectionError):
         await call(http, fake, "POST", json=create_body(card, shop, -1))
-    assert len(fake.transactions) == 1 and card.balance_in_cents == 4999
+    assert len(fake.transactions) == 1
+    assert card.balance_in_cents == 4999
     assert fake.status_counts == {0: 2}
 
 
@@ -519,7 +532,8 @@ async def test_delayed_page_is_overtaken(fake: FakeLeat, http: aiohttp.ClientSes
         return headers
 
     slow, _ = await asyncio.gather(fetch("2"), fetch("3"))
-    assert done == ["3", "2"] and slow["X-Fault"] == "yes"
+    assert done == ["3", "2"]
+    assert slow["X-Fault"] == "yes"
     assert [r.query for r in fake.requests] == [[("page", "3")], [("page", "2")]]
 
 
@@ -546,11 +560,15 @@ async def test_seed_shape(fake: FakeLeat, http: aiohttp.ClientSession) -> None:
     fake.seed(2000, seed=7)
     assert time.perf_counter() - started < 1.0
     txs = fake.transactions
-    assert len(txs) == 2000 and [t.id for t in txs] == list(range(1, 2001))
-    assert 3 <= len(fake.shops) <= 6 and 2 <= len(fake.programs) <= 3 and len(fake.cards) >= 50
-    assert all(a.ts <= b.ts for a, b in zip(txs, txs[1:], strict=False))
+    assert len(txs) == 2000
+    assert [t.id for t in txs] == list(range(1, 2001))
+    assert 3 <= len(fake.shops) <= 6
+    assert 2 <= len(fake.programs) <= 3
+    assert len(fake.cards) >= 50
+    assert all(a.ts <= b.ts for a, b in itertools.pairwise(txs))
     assert T0 - timedelta(days=366) < txs[0].created_at <= txs[-1].created_at <= T0
-    assert any(t.uuid is None for t in txs[:100]) and all(t.uuid for t in txs[-100:])
+    assert any(t.uuid is None for t in txs[:100])
+    assert all(t.uuid for t in txs[-100:])
     assert {t.amount_in_cents > 0 for t in txs} == {True, False}
     assert all(c.balance_in_cents >= 0 for c in fake.cards)
     for card in fake.cards:
@@ -559,9 +577,11 @@ async def test_seed_shape(fake: FakeLeat, http: aiohttp.ClientSession) -> None:
     assert fake.get_transaction(uuid) is txs[1500]
     assert fake.get_transaction(uuid[:-1] + "0" if uuid[-1] != "0" else uuid[:-1] + "1") is None
     status, got, _ = await call(http, fake, "GET", "/" + uuid)
-    assert status == 200 and got["data"]["id"] == 1501
+    assert status == 200
+    assert got["data"]["id"] == 1501
     _, page, _ = await call(http, fake, "GET", params={"perPage": "100", "page": "20"})
-    assert page["data"][-1]["id"] == 2000 and page["meta"]["last_page"] == 20
+    assert page["data"][-1]["id"] == 2000
+    assert page["meta"]["last_page"] == 20
     async with FakeLeat(clock=lambda: T0) as twin:
         twin.seed(2000, seed=7)
         assert [t.uuid for t in twin.transactions] == [t.uuid for t in txs]
@@ -572,9 +592,11 @@ def test_max_in_window_and_pure_helpers(clock: Clock) -> None:
     fake.requests.extend(
         RecordedRequest("GET", "/", [], None, True, 200, at) for at in [0, 0.5, 0.99, 1.0, 1.2]
     )
-    assert fake.max_in_window(1.0) == 4 and fake.max_in_window(0.2) == 2
+    assert fake.max_in_window(1.0) == 4
+    assert fake.max_in_window(0.2) == 2
     fake.reset_requests()
-    assert fake.max_in_window() == 0 and not fake.status_counts
+    assert fake.max_in_window() == 0
+    assert not fake.status_counts
     assert parse_iso_bound_us("2024-01-01T00:00:00 00:00") is None
     assert parse_iso_bound_us("1970-01-01T01:00:00.25+01:00") == 250_000
     with pytest.raises(RuntimeError):
@@ -582,12 +604,12 @@ def test_max_in_window_and_pure_helpers(clock: Clock) -> None:
 
 
 async def test_pytest_plugin_fixture(leat_fake: FakeLeat) -> None:
-    assert leat_fake.url.startswith("http://127.0.0.1:") and leat_fake.token == TOKEN
+    assert leat_fake.url.startswith("http://127.0.0.1:")
+    assert leat_fake.token == TOKEN
 
 
 async def test_command_line_serves_until_interrupted() -> None:
-    root = Path(__file__).resolve().parents[1]
-    env = os.environ | {"PYTHONPATH": str(root)}
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -606,8 +628,10 @@ async def test_command_line_serves_until_interrupted() -> None:
     url = (await asyncio.wait_for(proc.stdout.readline(), 10)).decode().strip()
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession(headers=headers) as session, session.get(url + LIST) as resp:
-        assert resp.status == 200 and (await resp.json())["meta"]["total"] == 50
+        assert resp.status == 200
+        assert (await resp.json())["meta"]["total"] == 50
         assert resp.headers["X-RateLimit-Limit"] == "5"
     proc.send_signal(signal.SIGINT)
     _, stderr = await asyncio.wait_for(proc.communicate(), 10)
-    assert proc.returncode == 0 and b"Traceback" not in stderr
+    assert proc.returncode == 0
+    assert b"Traceback" not in stderr

@@ -139,5 +139,11 @@ def test_any_documented_row_round_trips(
         shop={"id": 1, "uuid": None, "name": shop_name},
     )
     tx = structure(doc, GiftcardTransaction)
-    assert (tx.id, tx.uuid, tx.amount_in_cents, tx.type, tx.settled) == (id, uuid, amount, kind, settled)
+    assert (tx.id, tx.uuid, tx.amount_in_cents, tx.type, tx.settled) == (
+        id,
+        uuid,
+        amount,
+        kind,
+        settled,
+    )
     assert tx.created_at == when and tx.shop.name == shop_name

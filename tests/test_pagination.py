@@ -65,7 +65,9 @@ async def test_rows_arriving_during_the_walk_cause_no_dupes_or_skips(
             fake.add_transaction(card=card, shop=shop, amount_in_cents=-1)
 
     fake.add_hook(arrive)
-    ids = [tx.id async for tx in client.giftcard_transactions.list(per_page=10, sort=sort, prefetch=3)]
+    ids = [
+        tx.id async for tx in client.giftcard_transactions.list(per_page=10, sort=sort, prefetch=3)
+    ]
     assert len(ids) == len(set(ids))
     assert set(ids) == before
 
@@ -124,7 +126,9 @@ async def test_resume_from_a_position_with_the_same_snapshot(
     assert dict(fake.requests[0].query)["created_at[lt]"] == pos.snapshot.isoformat()
 
 
-async def test_snapshot_bound_comes_from_the_server_date(client: LeatClient, fake: FakeLeat) -> None:
+async def test_snapshot_bound_comes_from_the_server_date(
+    client: LeatClient, fake: FakeLeat
+) -> None:
     seed_rows(fake, 15)
     pager = client.giftcard_transactions.list(per_page=10)
     assert len([tx async for tx in pager]) == 15

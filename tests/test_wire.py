@@ -121,7 +121,9 @@ def test_rate_headers() -> None:
 
 
 def test_plus_in_timestamps_is_percent_encoded() -> None:
-    req = Request("GET", "/giftcard-transactions", query=(("created_at[gte]", "2024-01-01T00:00:00+01:00"),))
+    req = Request(
+        "GET", "/giftcard-transactions", query=(("created_at[gte]", "2024-01-01T00:00:00+01:00"),)
+    )
     url = req.url(URL("https://api.piggy.eu"))
     assert "%2B01:00" in url.raw_query_string or "%2B01%3A00" in url.raw_query_string
     assert "+" not in url.raw_query_string
@@ -131,7 +133,13 @@ def test_plus_in_timestamps_is_percent_encoded() -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://127.0.0.1:8080", "http://localhost", "http://[::1]:9", "http://127.3.2.1", "https://x.eu"],
+    [
+        "http://127.0.0.1:8080",
+        "http://localhost",
+        "http://[::1]:9",
+        "http://127.3.2.1",
+        "https://x.eu",
+    ],
 )
 def test_base_url_allowed(url: str) -> None:
     assert check_base_url(url).host
@@ -139,7 +147,15 @@ def test_base_url_allowed(url: str) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["http://api.piggy.eu", "http://10.0.0.1", "ftp://x", "", "https://u:p@x.eu", "https://x.eu/?a=1", "nohost"],
+    [
+        "http://api.piggy.eu",
+        "http://10.0.0.1",
+        "ftp://x",
+        "",
+        "https://u:p@x.eu",
+        "https://x.eu/?a=1",
+        "nohost",
+    ],
 )
 def test_base_url_refused(url: str) -> None:
     with pytest.raises(ValueError, match="base_url|http"):

@@ -42,6 +42,13 @@ class FakeLeat:
     ``TransactionRecord``); they are mutable and live, so read them freely but change them only
     through these helpers. Pass ``uuid=FakeLeat.NULL`` to model an old card or transaction whose
     uuid is JSON null; ``uuid=None`` (the default) generates one.
+
+    Order of work for a request: a ``when="before"`` fault (no auth, no throttle, no latency);
+    auth (401, never throttled or counted); the rate limit (authenticated requests only,
+    counted at arrival; ``X-RateLimit-Reset`` uses ``clock``); ``latency``; the endpoint; a
+    ``when="after"`` fault. ``make_app()`` must be mounted at the root (it routes on the full
+    path). List answers are cached per filter set: don't change a card's ``hash`` or
+    ``program``, or a shop's ``uuid``, after listing.
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
