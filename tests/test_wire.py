@@ -158,5 +158,5 @@ def test_base_url_allowed(url: str) -> None:
     ],
 )
 def test_base_url_refused(url: str) -> None:
-    with pytest.raises(ValueError, match="base_url|http"):
+    with pytest.raises(ValueError, match=r"base_url|http"):
         check_base_url(url)
