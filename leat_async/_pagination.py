@@ -154,7 +154,11 @@ class _Walk:
     def _cancel(self) -> None:
         while self._tasks:
             _, task = self._tasks.popleft()
-            task.cancel()
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # a prefetch that failed after the walk ended: not an error
+            else:
+                task.cancel()
 
     async def _next_page(self) -> Page | None:
         pager = self._pager

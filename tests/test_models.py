@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leat_async import GiftcardTransaction, Page
-from leat_async._convert import StructureError, structure
+from leat_async._convert import StructureError, make_converter, structure
 
 
 def row(**over: Any) -> dict[str, Any]:
@@ -147,3 +147,40 @@ def test_any_documented_row_round_trips(
         settled,
     )
     assert tx.created_at == when and tx.shop.name == shop_name
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-5, max_value=5),
+    st.floats(allow_nan=False, min_value=-5, max_value=5),
+    st.sampled_from(["x", "2023-11-12T16:10:15+00:00", "2023-11-12T16:10:15", ""]),
+    st.just([]),
+    st.just({}),
+)
+
+
+@given(
+    field=st.sampled_from(
+        [
+            *("id", "uuid", "amount_in_cents", "type", "settled", "settlements", "created_at"),
+            *("card.id", "card.uuid", "shop.id", "shop.uuid", "shop.name"),
+        ]
+    ),
+    value=_values,
+)
+def test_fast_path_accepts_exactly_what_the_detailed_path_accepts(field: str, value: Any) -> None:
+    doc = row()
+    target = doc
+    *parents, leaf = field.split(".")
+    for name in parents:
+        target = target[name] = dict(target[name])
+    target[leaf] = value
+    fast, detailed = make_converter(), make_converter(detailed_validation=True)
+    outcomes = []
+    for conv in (fast, detailed):
+        try:
+            outcomes.append(conv.structure(doc, GiftcardTransaction))
+        except Exception:
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]

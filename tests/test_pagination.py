@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from leat_async import CreatedAt, LeatClient
+from leat_async import CreatedAt, InvalidInputError, LeatClient
+from leat_async._windows import merge_by_created_at, split_created_at
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import LONG_AGO, TOKEN, seed_rows
@@ -136,3 +137,37 @@ async def test_snapshot_bound_comes_from_the_server_date(
     assert snap is not None and snap.microsecond == 0
     assert abs((snap - datetime.now(UTC)).total_seconds()) < 5
     assert list_requests(fake)[1]["created_at[lt]"] == snap.isoformat()
+
+
+async def test_a_failing_page_raises_in_order_after_the_pages_before_it(
+    client: LeatClient, fake: FakeLeat, caplog: Any
+) -> None:
+    seed_rows(fake, 100)
+    fake.add_fault(
+        Fault(
+            method="GET",
+            query={"page": "3"},
+            status=400,
+            body={"message": "No", "code": 1003},
+            times=None,
+        )
+    )
+    got: list[int] = []
+    with pytest.raises(InvalidInputError):
+        async for page in client.giftcard_transactions.list(per_page=10, prefetch=5).pages():
+            got.append(page.meta.page)
+    assert got == [1, 2]
+    assert "never retrieved" not in caplog.text
+
+
+async def test_windows_shard_and_merge_back_in_order(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 240, step=90.0)
+    start, end = LONG_AGO, LONG_AGO + timedelta(hours=6)
+    windows = split_created_at(start, end, timedelta(hours=1))
+    assert len(windows) == 6 and windows[0].gte == start and windows[-1].lt == end
+    walks = [
+        aiter(client.giftcard_transactions.list(per_page=25, created_at=w, sort="created_at"))
+        for w in windows[::-1]  # any order of walks merges into one order
+    ]
+    merged = [tx.id async for tx in merge_by_created_at(*walks)]
+    assert merged == [t.id for t in fake.transactions]
