@@ -305,3 +305,13 @@ async def test_owned_session_closes_and_client_refuses_after(fake: FakeLeat) -> 
     await client.aclose()
     with pytest.raises(RuntimeError, match="closed"):
         await client.giftcard_transactions.list()
+
+
+async def test_maintenance_503_on_a_read(fake: FakeLeat) -> None:
+    fake.add_fault(Fault(status=503, body={"message": "Be right back."}, times=None))
+    policy = la.RetryPolicy(max_attempts=2, backoff_base=0)
+    async with LeatClient(TOKEN, base_url=fake.url, retry=policy) as c:
+        with pytest.raises(la.ServiceUnavailableError) as info:
+            await c.giftcard_transactions.get("abc")
+    assert info.value.status == 503 and info.value.attempts == 2
+    assert str(info.value).startswith("Be right back. (HTTP 503)")

@@ -171,3 +171,26 @@ async def test_windows_shard_and_merge_back_in_order(client: LeatClient, fake: F
     ]
     merged = [tx.id async for tx in merge_by_created_at(*walks)]
     assert merged == [t.id for t in fake.transactions]
+
+
+async def test_backdated_rows_arriving_mid_walk_are_survived(
+    client: LeatClient, fake: FakeLeat, caplog: Any
+) -> None:
+    seed_rows(fake, 50)
+    shop, card = fake.shops[0], fake.cards[0]
+    inserted: list[int] = []
+
+    def backdate(_: Any) -> None:  # rows that land inside the snapshot, at its very start
+        if len(inserted) < 15:
+            for _ in range(5):
+                tx = fake.add_transaction(
+                    card=card, shop=shop, amount_in_cents=-1, created_at=LONG_AGO
+                )
+                inserted.append(tx.id)
+
+    fake.add_hook(backdate)
+    pager = client.giftcard_transactions.list(per_page=10, sort="created_at", prefetch=0)
+    ids = [tx.id async for tx in pager]
+    assert len(ids) == len(set(ids))  # shifted rows are not yielded twice
+    assert {t.id for t in fake.transactions[:50]} <= set(ids)  # the original rows all came
+    assert pager.total_drift > 0 and "listing changed during the walk" in caplog.text
