@@ -83,7 +83,7 @@ def _fast_transaction(o: Any, _: Any) -> GiftcardTransaction:
     """
     card, shop = o["card"], o["shop"]
     row_id, uuid, amount = o["id"], o["uuid"], o["amount_in_cents"]
-    kind, settled, settlements = o["type"], o["settled"], o["settlements"]
+    kind, settled, settlements, created = o["type"], o["settled"], o["settlements"], o["created_at"]
     card_id, card_uuid = card["id"], card["uuid"]
     shop_id, shop_uuid, shop_name = shop["id"], shop["uuid"], shop["name"]
     if (
@@ -98,8 +98,12 @@ def _fast_transaction(o: Any, _: Any) -> GiftcardTransaction:
         or type(uuid) not in _OPTIONAL_STR
         or type(card_uuid) not in _OPTIONAL_STR
         or type(shop_uuid) not in _OPTIONAL_STR
+        or type(created) is not str
     ):
         raise TypeError("a field of the row has the wrong type")
+    created_at = datetime.fromisoformat(created)
+    if created_at.tzinfo is None:
+        raise ValueError("created_at has no timezone")
     return GiftcardTransaction(
         row_id,
         uuid,
@@ -109,7 +113,7 @@ def _fast_transaction(o: Any, _: Any) -> GiftcardTransaction:
         CardRef(card_id, card_uuid),
         Shop(shop_id, shop_uuid, shop_name),
         tuple(settlements),
-        _aware_datetime(o["created_at"], datetime),
+        created_at,
     )
 
 

@@ -64,7 +64,12 @@ class Event:
 @attrs.frozen
 class Reply(Generic[T]):
     value: T
-    server_date: datetime | None
+    date_header: str | None = None
+
+    @property
+    def server_date(self) -> datetime | None:
+        """The answer's ``Date`` (parsed only when asked: most pages never need it)."""
+        return server_date(self.date_header)
 
 
 @attrs.frozen
@@ -74,7 +79,7 @@ class _Attempt:
     answer: Answer | None = None
     failure: Failure | None = None
     cause: str = ""
-    server_date: datetime | None = None
+    date_header: str | None = None
     sent_at: datetime | None = None
 
 
@@ -244,7 +249,7 @@ class Dispatcher:
         except (aiohttp.ClientError, OSError) as exc:
             return _Attempt(failure=Failure.DISCONNECTED, cause=_describe(exc), sent_at=sent_at)
         answer = classify(status, resp_headers, raw, request=request, now=datetime.now(UTC))
-        return _Attempt(answer=answer, server_date=server_date(resp_headers), sent_at=sent_at)
+        return _Attempt(answer=answer, date_header=resp_headers.get("Date"), sent_at=sent_at)
 
     def _parsed(
         self, request: Request, result: _Attempt, parse: Callable[[Any], T], attempts: int
@@ -262,7 +267,7 @@ class Dispatcher:
                 path=request.path,
                 attempts=attempts,
             ) from None
-        return Reply(value, result.server_date)
+        return Reply(value, result.date_header)
 
     def _final_error(self, request: Request, result: _Attempt, attempts: int) -> LeatError:
         answer = result.answer

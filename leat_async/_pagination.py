@@ -171,8 +171,9 @@ class _Walk:
             self._schedule()
             if not self._tasks:
                 return None
-            number, task = self._tasks.popleft()
+            number, task = self._tasks[0]
             page = (await task).value
+            self._tasks.popleft()
         if not page.data:
             return None
         self._observe(page)
@@ -196,10 +197,14 @@ class _Walk:
         self._last_page = meta.last_page
 
     def _schedule(self) -> None:
-        """Keep up to ``prefetch`` pages (at least the next one) in flight, never past the end."""
+        """Keep the awaited page and ``prefetch`` more requested, never past the last page.
+
+        A page's request goes out as soon as a concurrency slot frees, so even at
+        ``max_concurrency=1`` the next request overlaps the parsing of the current page.
+        """
         if self._last_page is None:
             return
-        window = max(1, self._pager._prefetch)
+        window = self._pager._prefetch + 1
         while len(self._tasks) < window and self._next <= self._last_page:
             number = self._next
             self._next += 1

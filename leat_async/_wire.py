@@ -162,8 +162,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, seconds)
 
 
-def server_date(headers: Mapping[str, str]) -> datetime | None:
-    value = headers.get("Date")
+def server_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware datetime; ``None`` if absent or unusable."""
     if not value:
         return None
     try:
