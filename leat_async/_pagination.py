@@ -1,8 +1,9 @@
 """The pager: first page, pages, items; a bounded prefetch window; snapshots; de-duplication.
 
-A walk is a snapshot. Unless the caller gave an upper bound, it is bound to the rows created
-before the whole second in which it started (the server's ``Date``), because ``created_at`` is
-stored to the second and rows of that same second could still arrive and shift the pages.
+A walk is a snapshot: it sees the rows created before the whole second in which it started (the
+server's ``Date``), because ``created_at`` is stored to the second and rows of that same second
+could still arrive and shift the pages. A caller's upper bound that is already in the past is
+kept as it is; one in the future is cut at the snapshot.
 Prefetched pages may complete in any order; they are yielded strictly in page order, and at most
 ``prefetch`` pages are fetched ahead, so memory stays flat however long the listing.
 """
@@ -45,10 +46,15 @@ def _whole_second(when: datetime) -> datetime:
 
 
 def _bounded(created_at: CreatedAt | None, snapshot: datetime | None) -> CreatedAt | None:
+    """The caller's range, cut at the snapshot unless the caller's own upper bound is earlier."""
     if snapshot is None:
         return created_at
-    lower = created_at or CreatedAt()
-    return CreatedAt(gt=lower.gt, gte=lower.gte, lt=snapshot)
+    given = created_at or CreatedAt()
+    if (given.lt is not None and given.lt <= snapshot) or (
+        given.lte is not None and given.lte < snapshot
+    ):
+        return given
+    return CreatedAt(gt=given.gt, gte=given.gte, lt=snapshot)
 
 
 class Pager:
@@ -95,9 +101,12 @@ class Pager:
         return _Items(_Walk(self))
 
     async def _open(self) -> tuple[Page, CreatedAt | None]:
-        """Fetch the walk's first page and fix its snapshot bound."""
-        caller_upper = self._created_at is not None and self._created_at.upper is not None
-        if self._snapshot is not None or caller_upper:
+        """Fetch the walk's first page and fix its snapshot bound.
+
+        The snapshot is taken even when the caller gave an upper bound: one in the future
+        gives no stability; one in the past is kept as it is (see ``_bounded``).
+        """
+        if self._snapshot is not None:
             bound = _bounded(self._created_at, self._snapshot)
             return (await self._fetch(self._start, bound)).value, bound
         reply = await self._fetch(self._start, self._created_at)
@@ -105,7 +114,7 @@ class Pager:
         self._snapshot = snapshot
         bound = _bounded(self._created_at, snapshot)
         page = reply.value
-        if any(tx.created_at >= snapshot for tx in page.data):
+        if bound != self._created_at and any(tx.created_at >= snapshot for tx in page.data):
             # rows of the current second are on this page; ask again within the snapshot
             page = (await self._fetch(self._start, bound)).value
         return page, bound
@@ -172,6 +181,8 @@ class _Walk:
             if not self._tasks:
                 return None
             number, task = self._tasks[0]
+            if task.done():
+                await asyncio.sleep(0)  # a prefetched page is ready: still let others run
             page = (await task).value
             self._tasks.popleft()
         if not page.data:

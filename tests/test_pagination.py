@@ -209,3 +209,28 @@ async def test_backdated_rows_arriving_mid_walk_are_survived(
     assert len(ids) == len(set(ids))  # shifted rows are not yielded twice
     assert {t.id for t in fake.transactions[:50]} <= set(ids)  # the original rows all came
     assert pager.total_drift > 0 and "listing changed during the walk" in caplog.text
+
+
+async def test_a_future_upper_bound_is_cut_at_the_snapshot(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 45)
+    before = [t.id for t in fake.transactions]
+    shop, card = fake.shops[0], fake.cards[0]
+    fake.add_hook(lambda _: fake.add_transaction(card=card, shop=shop, amount_in_cents=-1))
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    pager = client.giftcard_transactions.list(per_page=10, created_at=CreatedAt(lt=tomorrow))
+    assert [tx.id async for tx in pager] == before
+    assert pager.position.snapshot is not None and pager.position.snapshot < tomorrow
+
+
+async def test_an_earlier_caller_bound_wins_over_a_resumed_snapshot(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 30, step=60.0)
+    cut = LONG_AGO + timedelta(minutes=10)
+    pager = client.giftcard_transactions.list(
+        created_at=CreatedAt(lt=cut), snapshot=datetime.now(UTC).replace(microsecond=0)
+    )
+    assert len([tx async for tx in pager]) == 10
+    assert dict(fake.requests[0].query)["created_at[lt]"] == cut.isoformat()
