@@ -1,0 +1,271 @@
+"""What every scenario shares: the fake server in its own process, timing, medians, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Self
+
+__all__ = [
+    "TOKEN",
+    "Config",
+    "FakeServer",
+    "Goal",
+    "Section",
+    "Timing",
+    "child_options",
+    "fmt_int",
+    "fmt_ratio",
+    "median",
+    "render",
+    "timed",
+]
+
+#: The bearer token the benchmark's fake server accepts (passed with ``--token``).
+TOKEN = "bench-token"
+_START_TIMEOUT = 300.0  # seeding a million rows takes a while on a slow box
+_STOP_TIMEOUT = 5.0
+_PR_SET_PDEATHSIG = 1
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the command line asked for."""
+
+    quick: bool
+    repeats: int
+    profile: bool = False
+
+
+@dataclass(frozen=True)
+class Goal:
+    """One goal from the issues, and whether this run met it."""
+
+    scenario: str
+    what: str
+    value: float
+    target: float
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.target
+
+    def row(self) -> list[str]:
+        shown = f"{self.value:.1f} %" if self.unit == "%" else fmt_ratio(self.value)
+        target = f">= {self.target:.0f} %" if self.unit == "%" else f">= {self.target:g}x"
+        return [self.scenario, self.what, shown, target, "met" if self.met else "MISSED"]
+
+
+@dataclass
+class Section:
+    """A printed table: a title, column headers, rows, and notes under it."""
+
+    title: str
+    headers: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+    goals: list[Goal] = field(default_factory=list)
+
+    def render(self) -> str:
+        lines = [f"### {self.title}"]
+        if self.rows:
+            lines += ["", render(self.headers, self.rows)]
+        if self.notes:
+            lines += ["", *self.notes]
+        return "\n".join(lines)
+
+
+def render(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table, padded so it also reads well in a terminal."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "".join("|" + "-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def fmt_int(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def fmt_ratio(value: float) -> str:
+    return f"{value:.2f}x"
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One timed run: wall seconds, this process's CPU seconds, the server's CPU seconds."""
+
+    wall: float
+    cpu: float
+    server_cpu: float
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child, before exec
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def child_options() -> dict[str, Any]:
+    """Popen options for our children: Ctrl-C reaches only us (we stop them in order), and on
+    Linux a child is sent SIGTERM should we die without cleaning up (even by SIGKILL)."""
+    options: dict[str, Any] = {"start_new_session": True}
+    if sys.platform.startswith("linux"):
+        options["preexec_fn"] = _die_with_parent
+    return options
+
+
+class FakeServer:
+    """``python -m leat_async.testing`` in a child process, so its CPU is not ours.
+
+    ``with FakeServer(seed=20_000) as server: server.url`` -- the child is always stopped on
+    exit, Ctrl-C and ``SystemExit`` included.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        latency: float = 0.0,
+        rate_limit: int | None = None,
+        rate_window: float = 1.0,
+    ) -> None:
+        self.args = [
+            sys.executable,
+            "-m",
+            "leat_async.testing",
+            "--port",
+            "0",
+            "--seed",
+            str(seed),
+            "--latency",
+            str(latency),
+            "--token",
+            TOKEN,
+        ]
+        if rate_limit is not None:
+            self.args += ["--rate-limit", str(rate_limit), "--rate-window", str(rate_window)]
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._url: str | None = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise RuntimeError("the fake server is not running")
+        return self._url
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("the fake server is not running")
+        return self._proc.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the server has used so far (Linux /proc; 0 elsewhere)."""
+        try:
+            with open(f"/proc/{self.pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+    def __enter__(self) -> Self:
+        stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            self.args,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            **child_options(),
+        )
+        try:
+            self._url = self._read_url(stderr.fileno())
+        except BaseException:
+            self.stop()
+            raise
+        finally:
+            stderr.close()
+        return self
+
+    def _read_url(self, stderr_fd: int) -> str:
+        assert self._proc is not None
+        assert self._proc.stdout is not None
+        out = self._proc.stdout
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"the fake server printed no URL within {_START_TIMEOUT:.0f} s")
+            ready, _, _ = select.select([out], [], [], min(left, 0.5))
+            if ready:
+                line = out.readline().decode().strip()
+                if line.startswith("http"):
+                    return line
+                if not line and self._proc.poll() is not None:
+                    os.lseek(stderr_fd, 0, os.SEEK_SET)
+                    err = os.read(stderr_fd, 4000).decode(errors="replace").strip()
+                    raise RuntimeError(f"the fake server exited ({self._proc.returncode}): {err}")
+            elif self._proc.poll() is not None:
+                raise RuntimeError(f"the fake server exited ({self._proc.returncode})")
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        self._url = None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(_STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+async def timed(server: FakeServer | None, fn: Callable[[], Awaitable[int]]) -> tuple[Timing, int]:
+    """Await ``fn()`` (which returns a count), timing wall, our CPU and the server's CPU."""
+    server_before = server.cpu_seconds() if server is not None else 0.0
+    cpu0 = time.process_time()
+    t0 = time.perf_counter()
+    count = await fn()
+    wall = time.perf_counter() - t0
+    cpu = time.process_time() - cpu0
+    server_cpu = (server.cpu_seconds() - server_before) if server is not None else 0.0
+    return Timing(wall, cpu, server_cpu), count

@@ -1,0 +1,271 @@
+"""Issue 4, the pager: items/s walking a whole listing, ours next to what a user could write.
+
+Variants, each walking every 100-row page of the same fake listing and touching every item:
+
+- ours, sequential: ``LeatClient(max_concurrency=1)``, ``async for tx in list(per_page=100)``;
+- ours, default: ``LeatClient()`` (8 in flight, the pager prefetches 8 pages);
+- raw aiohttp + ``json.loads``: pages 1..last_page one after another, dicts only (the floor);
+- raw aiohttp + ``orjson.loads``: the same with the parser our client uses when installed;
+- httpx + pydantic v2: ``AsyncClient.get`` and ``Page.model_validate_json``, one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import io
+import json
+import pstats
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+
+from leat_async import LeatClient
+
+from ._common import (
+    TOKEN,
+    Config,
+    FakeServer,
+    Goal,
+    Section,
+    Timing,
+    fmt_int,
+    fmt_ratio,
+    median,
+    timed,
+)
+from ._pydantic import PydPage
+
+__all__ = ["run"]
+
+PATH = "/api/v3/oauth/clients/giftcard-transactions"
+PER_PAGE = 100
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/json"}
+
+SEQ = "ours, sequential (max_concurrency=1)"
+DEFAULT = "ours, default (8 in flight, prefetch 8)"
+RAW = "raw aiohttp + json.loads, sequential"
+RAW_OR = "raw aiohttp + orjson.loads, sequential"
+HTTPX = "httpx + pydantic v2, sequential"
+
+Walk = Callable[[], Awaitable[int]]
+
+
+async def ours(url: str, *, max_concurrency: int | None = None) -> int:
+    options: dict[str, Any] = {}
+    if max_concurrency is not None:
+        options["max_concurrency"] = max_concurrency
+    n = 0
+    async with LeatClient(TOKEN, base_url=url, **options) as client:
+        async for _tx in client.giftcard_transactions.list(per_page=PER_PAGE):
+            n += 1
+    return n
+
+
+async def raw_aiohttp(url: str, *, loads: Callable[[bytes], Any]) -> int:
+    n = 0
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+        page, last = 1, 1
+        while page <= last:
+            params = {"perPage": str(PER_PAGE), "page": str(page)}
+            async with session.get(url + PATH, params=params) as resp:
+                resp.raise_for_status()
+                doc = loads(await resp.read())
+            for _row in doc["data"]:
+                n += 1
+            last = doc["meta"]["last_page"]
+            page += 1
+    return n
+
+
+async def httpx_pydantic(url: str) -> int:
+    n = 0
+    async with httpx.AsyncClient(headers=HEADERS) as client:
+        page, last = 1, 1
+        while page <= last:
+            params = {"perPage": str(PER_PAGE), "page": str(page)}
+            resp = await client.get(url + PATH, params=params)
+            resp.raise_for_status()
+            parsed = PydPage.model_validate_json(resp.content)
+            for _tx in parsed.data:
+                n += 1
+            last = parsed.meta.last_page
+            page += 1
+    return n
+
+
+def _walks(url: str) -> dict[str, Walk]:
+    return {
+        SEQ: partial(ours, url, max_concurrency=1),
+        DEFAULT: partial(ours, url),
+        RAW: partial(raw_aiohttp, url, loads=json.loads),
+        RAW_OR: partial(raw_aiohttp, url, loads=orjson.loads),
+        HTTPX: partial(httpx_pydantic, url),
+    }
+
+
+async def _measure(server: FakeServer, repeats: int) -> tuple[dict[str, list[Timing]], int]:
+    walks = _walks(server.url)
+    items = 0
+    for walk in walks.values():  # warm-up: connections, pydantic's schema, the server's caches
+        _, items = await timed(server, walk)
+    timings: dict[str, list[Timing]] = {name: [] for name in walks}
+    for _ in range(repeats):  # interleaved, so drift on a noisy box hits every variant alike
+        for name, walk in walks.items():
+            timing, n = await timed(server, walk)
+            if n != items:
+                raise RuntimeError(f"{name} walked {n} items, expected {items}")
+            timings[name].append(timing)
+    return timings, items
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Medians per variant: items per wall second, and items per second of our CPU."""
+
+    wall: dict[str, float]
+    cpu: dict[str, float]
+
+    def ratio(self, a: str, b: str) -> tuple[float, float]:
+        return self.wall[a] / self.wall[b], self.cpu[a] / self.cpu[b]
+
+
+def _section(
+    title: str, items: int, timings: dict[str, list[Timing]], repeats: int
+) -> tuple[Section, Rates]:
+    rates = Rates(
+        wall={name: items / median([t.wall for t in ts]) for name, ts in timings.items()},
+        cpu={name: items / median([t.cpu for t in ts]) for name, ts in timings.items()},
+    )
+    rows = []
+    for name, ts in timings.items():
+        per_run = [items / t.wall for t in ts]
+        rows.append(
+            [
+                name,
+                fmt_int(rates.wall[name]),
+                f"{fmt_int(min(per_run))}-{fmt_int(max(per_run))}",
+                f"{median([t.wall for t in ts]) * 1000:,.0f}",
+                f"{1e6 / rates.cpu[name]:.1f}",
+                fmt_int(rates.cpu[name]),
+                f"{median([t.server_cpu for t in ts]) * 1000:,.0f}",
+            ]
+        )
+    headers = [
+        "variant",
+        "items/s (wall)",
+        "min-max",
+        "wall ms",
+        "client CPU us/item",
+        "items/client-CPU-s",
+        "server CPU ms",
+    ]
+    notes = [
+        f"{items:,} items, {-(-items // PER_PAGE)} pages of {PER_PAGE}; medians of {repeats} "
+        "interleaved runs after one warm-up run each. Wall time includes the fake server's "
+        "own time per page (its CPU is the last column); client CPU is this process alone.",
+    ]
+    return Section(title, headers, rows, notes=notes), rates
+
+
+def _ratio_section(
+    title: str,
+    rates: Rates,
+    pairs: list[tuple[str, str, str, float | None]],
+    *,
+    cpu_goals: bool,
+    notes: list[str] | None = None,
+) -> Section:
+    """``pairs``: (label, variant a, variant b, goal); each ratio is a's rate over b's.
+
+    Goals are judged on wall items/s; with ``cpu_goals`` also on items per client-CPU second.
+    """
+    rows = []
+    goals = []
+    for label, a, b, goal in pairs:
+        wall, cpu = rates.ratio(a, b)
+        rows.append(
+            [
+                label,
+                fmt_ratio(wall),
+                fmt_ratio(cpu),
+                f">= {goal:g}x" if goal is not None else "-",
+                _status(wall, goal),
+                _status(cpu, goal if cpu_goals else None),
+            ]
+        )
+        if goal is not None:
+            where = title.split(", ", 1)[1]
+            goals.append(Goal("pager", f"{label} ({where}), wall", wall, goal))
+            if cpu_goals:
+                goals.append(Goal("pager", f"{label} ({where}), client CPU", cpu, goal))
+    headers = ["ratio", "items/s (wall)", "items/CPU-s", "goal", "wall", "CPU"]
+    return Section(title, headers, rows, notes=notes or [], goals=goals)
+
+
+def _status(value: float, goal: float | None) -> str:
+    if goal is None:
+        return "-"
+    return "met" if value >= goal else "MISSED"
+
+
+async def _profile_sequential(url: str) -> str:
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await ours(url, max_concurrency=1)
+    profiler.disable()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(25)
+    return out.getvalue()
+
+
+def run(config: Config) -> list[Section]:
+    sections: list[Section] = []
+    repeats = config.repeats
+
+    seed0 = 5_000 if config.quick else 20_000
+    with FakeServer(seed=seed0) as server:
+        timings, items = asyncio.run(_measure(server, repeats))
+        profile = asyncio.run(_profile_sequential(server.url)) if config.profile else None
+    section, rates = _section("pager, server latency 0", items, timings, repeats)
+    sections.append(section)
+    pairs: list[tuple[str, str, str, float | None]] = [
+        ("ours sequential / raw aiohttp + json.loads", SEQ, RAW, 0.9),
+        ("ours sequential / httpx + pydantic", SEQ, HTTPX, 3.0),
+        ("ours sequential / raw aiohttp + orjson.loads", SEQ, RAW_OR, None),
+        ("ours default / ours sequential", DEFAULT, SEQ, None),
+    ]
+    sections.append(_ratio_section("pager ratios, latency 0", rates, pairs, cpu_goals=True))
+    if profile is not None:
+        title = "cProfile of one sequential walk (latency 0), top 25 by tottime"
+        sections.append(Section(title, [], [], notes=["```", profile.rstrip(), "```"]))
+
+    seed30 = 2_000 if config.quick else 5_000
+    with FakeServer(seed=seed30, latency=0.03) as server:
+        timings, items = asyncio.run(_measure(server, repeats))
+    section, rates = _section("pager, server latency 30 ms per page", items, timings, repeats)
+    sections.append(section)
+    pairs = [
+        ("ours default / raw aiohttp sequential loop", DEFAULT, RAW, 6.0),
+        ("ours default / ours sequential", DEFAULT, SEQ, None),
+        ("ours default / httpx + pydantic sequential loop", DEFAULT, HTTPX, None),
+        ("ours sequential / raw aiohttp + json.loads", SEQ, RAW, None),
+    ]
+    pages = -(-items // PER_PAGE)
+    ceiling = pages / (1 + -(-(pages - 1) // 8))
+    notes = [
+        f"Ceiling for {pages} pages: the first page goes alone (it fixes the snapshot and "
+        f"last_page), then waves of 8, so even free servers and clients give at most "
+        f"{ceiling:.2f}x over a sequential loop. The single-process fake also answers the 8 "
+        "of a wave one after another (see its CPU per page above)."
+    ]
+    sections.append(
+        _ratio_section("pager ratios, latency 30 ms", rates, pairs, cpu_goals=False, notes=notes)
+    )
+    return sections
