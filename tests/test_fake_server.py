@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import signal
 import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,8 @@ import yarl
 from leat_async.testing import FakeLeat, Fault, RecordedRequest
 from leat_async.testing._listing import page_meta, parse_iso_bound_us
 from leat_async.testing._ratelimit import FixedWindow
+from leat_async.testing._records import transaction_json
+from leat_async.testing._render import Renderer
 
 pytest_plugins = ["leat_async.testing.pytest_plugin"]
 
@@ -162,6 +166,66 @@ async def test_extra_fields_and_null_uuids_render(
         1,
     )
     assert card.balance_in_cents == 5005
+
+
+async def test_rendered_bytes_match_json_dumps_and_see_changes(
+    fake: FakeLeat, http: aiohttp.ClientSession
+) -> None:
+    fake.seed(300, seed=5)
+    shop, card = world(fake)
+
+    class Cents(IntEnum):
+        FIVE = 5
+
+    fake.add_transaction(card=card, shop=shop, amount_in_cents=Cents.FIVE)  # the generic path
+    txs = fake.transactions
+
+    async def raw(path: str = "", **params: str) -> bytes:
+        async with http.get(fake.url + LIST + path, params=params) as resp:
+            assert resp.headers["Content-Type"] == "application/json"
+            return await resp.read()
+
+    def expected(rows: Any, page: int) -> bytes:
+        meta = page_meta(total=len(txs), per_page=100, page=page, count=len(rows))
+        return json.dumps({"data": [transaction_json(t) for t in rows], "meta": meta}).encode()
+
+    for _ in range(2):  # cold, then from the row cache
+        for page in range(1, 5):
+            assert await raw(perPage="100", page=str(page)) == expected(
+                txs[(page - 1) * 100 :][:100], page
+            )
+        assert (
+            await raw("/" + str(txs[-2].uuid))
+            == json.dumps({"data": transaction_json(txs[-2]), "meta": []}).encode()
+        )
+    # settled, settlements and extra may change, even in place; shops and card uuids too.
+    tx = txs[0]
+    tx.settled = not tx.settled
+    tx.settlements[0]["id"] = 99  # type: ignore[index]
+    txs[1].settlements = ({"id": 7},)
+    txs[2].extra = {"type": "BONUS"}
+    fake.shops[0].name = "Renamed"
+    txs[3].card.uuid = "card-uuid"
+    assert await raw(perPage="100") == expected(txs[:100], 1)
+    txs[2].extra["type"] = "OTHER"
+    assert json.loads(await raw(perPage="3"))["data"][2]["type"] == "OTHER"
+
+
+def test_row_cache_is_bounded() -> None:
+    fake = FakeLeat()
+    fake.seed(500)
+    render = Renderer(max_rows=64)
+    for tx in fake.transactions:
+        assert render.single(tx) == json.dumps({"data": transaction_json(tx), "meta": []}).encode()
+        assert len(render) <= 64
+
+
+async def test_latency_does_not_serialize_requests(http: aiohttp.ClientSession) -> None:
+    async with FakeLeat(latency=0.3) as fake:
+        fake.seed(1000)
+        started = time.perf_counter()
+        await asyncio.gather(*(call(http, fake, "GET", params={"page": str(p)}) for p in range(8)))
+        assert time.perf_counter() - started < 0.55
 
 
 # -- validation and business rules -----------------------------------------------------------

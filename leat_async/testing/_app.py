@@ -19,7 +19,8 @@ from ._errors import ApiError
 from ._faults import Fault, FaultBook
 from ._listing import page_meta, parse_list_query
 from ._ratelimit import FixedWindow
-from ._records import RecordedRequest, transaction_json
+from ._records import RecordedRequest
+from ._render import Renderer
 from ._store import Store
 
 __all__ = ["PREFIX", "Runtime", "build_app", "parse_body", "relative_path"]
@@ -46,6 +47,7 @@ class Runtime:
     faults: FaultBook = field(default_factory=FaultBook)
     requests: list[RecordedRequest] = field(default_factory=list)
     hooks: list[Hook] = field(default_factory=list)
+    renderer: Renderer = field(default_factory=Renderer)
 
 
 def relative_path(path: str) -> str:
@@ -82,31 +84,36 @@ def parse_body(content_type: str, raw: bytes) -> Any:
     return None
 
 
-def _json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+def _dump(body: Any) -> bytes:
+    return json.dumps(body).encode()
+
+
+def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> web.Response:
     all_headers = {"Content-Type": "application/json"}
     all_headers.update(headers or {})
-    return web.Response(status=status, body=json.dumps(body).encode(), headers=all_headers)
+    return web.Response(status=status, body=body, headers=all_headers)
 
 
 def _route(
-    store: Store, method: str, path: str, query: Sequence[tuple[str, str]], body: Any
-) -> tuple[int, Any]:
+    rt: Runtime, method: str, path: str, query: Sequence[tuple[str, str]], body: Any
+) -> tuple[int, bytes]:
+    store, render = rt.store, rt.renderer
     try:
         if path == _LIST:
             if method == "GET":
                 q = parse_list_query(query)
                 rows, total = store.list_page(q)
                 meta = page_meta(total=total, per_page=q.per_page, page=q.page, count=len(rows))
-                return 200, {"data": [transaction_json(tx) for tx in rows], "meta": meta}
+                return 200, render.page(rows, meta)
             if method == "POST":
-                return 200, {"data": transaction_json(store.create(body)), "meta": []}
+                return 200, render.single(store.create(body))
         elif method == "GET" and (m := _ITEM.fullmatch(path)):
-            return 200, {"data": transaction_json(store.get(m[1])), "meta": []}
+            return 200, render.single(store.get(m[1]))
         elif method == "POST" and (m := _REVERSE.fullmatch(path)):
-            return 200, {"data": transaction_json(store.reverse(m[1])), "meta": []}
+            return 200, render.single(store.reverse(m[1]))
     except ApiError as err:
-        return err.status, err.body
-    return 404, {"message": "Not found."}
+        return err.status, _dump(err.body)
+    return 404, _dump({"message": "Not found."})
 
 
 class Handler:
@@ -135,7 +142,7 @@ class Handler:
         if not ok:
             if rt.latency:
                 await asyncio.sleep(rt.latency)
-            return _json_response(401, {"message": "Unauthenticated."})
+            return _json_response(401, _dump({"message": "Unauthenticated."}))
         headers: dict[str, str] = {}
         if rt.limiter is not None:
             verdict = rt.limiter.hit(rt.token, rt.monotonic())
@@ -147,10 +154,10 @@ class Handler:
                 headers["X-RateLimit-Reset"] = str(reset)
                 if rt.latency:
                     await asyncio.sleep(rt.latency)
-                return _json_response(429, {"message": "Too Many Attempts."}, headers)
+                return _json_response(429, _dump({"message": "Too Many Attempts."}), headers)
         if rt.latency:
             await asyncio.sleep(rt.latency)
-        status, payload = _route(rt.store, method, path, query, body)
+        status, payload = _route(rt, method, path, query, body)
         return _json_response(status, payload, headers)
 
     async def _answer(

@@ -36,6 +36,7 @@ class UuidSentinel(enum.Enum):
 
 
 NULL: Final = UuidSentinel.NULL
+_VARIANT: Final = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 @dataclass(slots=True, eq=False)
@@ -78,17 +79,18 @@ class DerivedUuids:
     looks like any uuid4; its last group is the id xor a per-seed mask, so it can be inverted.
     """
 
-    __slots__ = ("_key", "_mask")
+    __slots__ = ("_hasher", "_mask")
 
     def __init__(self, key: bytes, mask: int) -> None:
-        self._key = key
+        self._hasher = hashlib.blake2b(key=key, digest_size=10)  # copied: cheaper than re-keying
         self._mask = mask & 0xFFFF_FFFF_FFFF
 
     def make(self, tx_id: int) -> str:
-        h = hashlib.blake2b(tx_id.to_bytes(8, "big"), key=self._key, digest_size=10).hexdigest()
-        variant = "89ab"[int(h[16], 16) & 3]
+        hasher = self._hasher.copy()
+        hasher.update(tx_id.to_bytes(8, "big"))
+        h = hasher.hexdigest()
         tail = (tx_id ^ self._mask) & 0xFFFF_FFFF_FFFF
-        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{variant}{h[17:20]}-{tail:012x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{tail:012x}"
 
     def id_of(self, uuid: str) -> int | None:
         """The id whose derived uuid ``uuid`` would be, if it has the shape of one."""
@@ -103,8 +105,9 @@ class DerivedUuids:
 class TransactionRecord:
     """A giftcard transaction. ``ts`` is ``created_at`` in whole seconds since the epoch.
 
-    Mutable (``settled``, ``settlements`` and ``extra`` may be changed by tests); compared by
-    identity. ``uuid`` is ``None`` for an old row whose uuid is JSON null.
+    Mutable (``settled``, ``settlements`` and ``extra`` may be changed by tests, even in place;
+    the other fields are rendered once and cached, see ``_render``); compared by identity.
+    ``uuid`` is ``None`` for an old row whose uuid is JSON null.
     """
 
     __slots__ = (

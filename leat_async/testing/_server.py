@@ -48,7 +48,9 @@ class FakeLeat:
     counted at arrival; ``X-RateLimit-Reset`` uses ``clock``); ``latency``; the endpoint; a
     ``when="after"`` fault. ``make_app()`` must be mounted at the root (it routes on the full
     path). List answers are cached per filter set: don't change a card's ``hash`` or
-    ``program``, or a shop's ``uuid``, after listing.
+    ``program``, or a shop's ``uuid``, after listing. Each row's own JSON is cached too: a
+    transaction's ``settled``, ``settlements`` and ``extra`` (and shops, and card uuids) may
+    change at any time, its other fields not once it has been served.
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
