@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -178,7 +178,7 @@ class GiftcardTransactions:
         )
         matches = [
             tx
-            async for tx in self.list(shop_uuid=shop, created_at=window, sort="created_at")
+            async for tx in self._latest(shop, window)
             if tx.card.uuid == card
             and tx.amount_in_cents == amount
             and self._made.get(tx.uuid or "", key) == key
@@ -188,6 +188,15 @@ class GiftcardTransactions:
         if len(matches) > 1:
             log.warning("recover: %d transactions match the lost request; the first", len(matches))
         return self._remember(matches[0], key)
+
+    async def _latest(self, shop: str, window: CreatedAt) -> AsyncIterator[GiftcardTransaction]:
+        """The window's rows as they are now, the current second included (no snapshot)."""
+        number, last = 1, 1
+        while number <= last:
+            page = await self.list(shop_uuid=shop, created_at=window, page=number)
+            for tx in page.data:
+                yield tx
+            number, last = number + 1, page.meta.last_page
 
     def _remember(self, tx: GiftcardTransaction, key: str = "") -> GiftcardTransaction:
         if tx.uuid is not None:

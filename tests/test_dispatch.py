@@ -171,7 +171,11 @@ async def test_recover_finds_a_charge_whose_answer_was_lost(
     fake.add_fault(Fault(method="POST", drop=True, when="after"))
     with pytest.raises(la.OutcomeUnknownError) as info:
         await charge(client, card, shop)
+    started = datetime.now(UTC)
     found = await client.giftcard_transactions.recover(info.value)
+    # found at once, in the very second it was made: no waiting out the 5 s deadline
+    assert datetime.now(UTC) < info.value.deadline
+    assert (datetime.now(UTC) - started).total_seconds() < 2.0
     assert found is not None and found.card.uuid == card.uuid and found.amount_in_cents == -500
     assert found.uuid == fake.transactions[-1].uuid
     assert card.balance_in_cents == 9_500
