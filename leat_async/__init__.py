@@ -14,6 +14,8 @@
 The bundled fake server for tests lives in :mod:`leat_async.testing`.
 """
 
+from typing import TYPE_CHECKING
+
 from ._client import DEFAULT_BASE_URL, LeatClient
 from ._dispatch import Event, Stats
 from ._errors import (
@@ -42,6 +44,20 @@ from ._pagination import Pager, Position
 from ._params import CreatedAt
 from ._retry import RetryPolicy
 from ._version import __version__
+from ._windows import merge_by_created_at, split_created_at
+
+if TYPE_CHECKING:
+    from ._redis import RateStateUnavailableError, RedisRateState
+
+
+def __getattr__(name: str) -> object:
+    # the Redis home loads on first use, so "import leat_async" never needs redis-py
+    if name in ("RateStateUnavailableError", "RedisRateState"):
+        from . import _redis
+
+        return getattr(_redis, name)
+    raise AttributeError(f"module 'leat_async' has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -71,6 +87,8 @@ __all__ = [
     "Position",
     "RateLimitedError",
     "RateState",
+    "RateStateUnavailableError",
+    "RedisRateState",
     "RetryPolicy",
     "ServiceUnavailableError",
     "Shop",
@@ -78,4 +96,6 @@ __all__ = [
     "Stats",
     "TransactionNotFoundError",
     "__version__",
+    "merge_by_created_at",
+    "split_created_at",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from types import TracebackType
 from typing import Self
@@ -84,6 +85,9 @@ class LeatClient:
         self._owned: aiohttp.ClientSession | None = None
         self._closed = False
         self._concurrency = concurrency
+        self._rate_state = rate_state if rate_state is not None else LocalRateState()
+        # a shared state keys its data by this: the token and URL, never the token itself
+        self._rate_state.bind(hashlib.sha256(f"{token}\n{self._base_url}".encode()).hexdigest())
         self._dispatcher = Dispatcher(
             session=self._session,
             base_url=self._base_url,
@@ -94,7 +98,7 @@ class LeatClient:
             },
             max_concurrency=concurrency,
             rate_limit=self._rate_limit,
-            rate_state=rate_state if rate_state is not None else LocalRateState(),
+            rate_state=self._rate_state,
             retry=retry if retry is not None else RetryPolicy(),
             timeout=_check_timeout(timeout),
             on_event=on_event,
@@ -126,6 +130,7 @@ class LeatClient:
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.close()
+        await self._rate_state.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -138,10 +138,12 @@ class Dispatcher:
                 raise self._final_error(request, result, attempt)
             elapsed = time.monotonic() - started
             if retry_after is not None:
-                delay = retry_after + random.uniform(0, min(0.25, retry_after / 10))
-                if elapsed + delay > policy.deadline:
+                if elapsed + retry_after > policy.deadline:
                     raise self._final_error(request, result, attempt)
-                await self._pause(request, result, attempt, delay)  # admission waits it out
+                # the whole client waits exactly what the server asked (the state learns the
+                # server's window from it); this request adds its own jitter on top
+                await self._pause(request, result, attempt, retry_after)
+                delay = random.uniform(0, min(0.25, retry_after / 10))
             else:
                 backoff = next_delay(policy, retry=attempt, retry_after=None, elapsed=elapsed)
                 if backoff is None:
@@ -149,8 +151,7 @@ class Dispatcher:
                 delay = backoff
             self.stats.retries += 1
             self._emit("retry", request, attempt, delay, self._cause(result))
-            if retry_after is None:
-                await asyncio.sleep(delay)
+            await asyncio.sleep(delay)
 
     def _may_retry(
         self, request: Request, result: _Attempt, retry_after: float | None, attempt: int

@@ -22,6 +22,8 @@ __all__ = ["LocalRateState", "RateState", "ServerBudget", "SlidingWindow"]
 
 #: Sent a little after a computed window end, so the server's window has surely rolled over.
 RESET_MARGIN = 0.03
+#: A 429 this soon after a whole second of the server's window does not teach its length.
+AMBIGUOUS = 0.1
 #: How often a blocked sender looks again while a lone probe is out (first answer, window end).
 PROBE_POLL = 0.02
 
@@ -115,13 +117,22 @@ class ServerBudget:
         self.tokens = float(remaining - others)
 
     def on_refused(self, wait: float, now: float) -> None:
-        """A 429 asking for ``wait`` seconds: the window ends then; learn its length."""
+        """A 429 asking for ``wait`` seconds: the window ends then; learn its length.
+
+        Laravel rounds ``Retry-After`` up to whole seconds, so a 429 that lands just after the
+        1st, 2nd, ... second of the window tells nothing: our clock runs a few ms ahead of the
+        server's view of the window, which may not have rolled over yet. Such a 429 is not
+        learned from. Otherwise the latest lesson wins.
+        """
         self.tokens = 0.0
         self._last_remaining = 0
         self.reset_at = now + wait + RESET_MARGIN
-        if self.window_start is not None and now > self.window_start:
-            bound = _learn_window(now + wait - self.window_start)
-            self.window = bound if self.window is None else min(self.window, bound)
+        if self.window_start is None or now <= self.window_start:
+            return
+        elapsed = now - self.window_start
+        if wait == int(wait) and elapsed >= 1.0 and elapsed % 1.0 < AMBIGUOUS:
+            return
+        self.window = _learn_window(elapsed + wait)
 
 
 @runtime_checkable
@@ -130,8 +141,14 @@ class RateState(Protocol):
 
     ``admit`` returns ``(wait, now)``: with ``wait == 0`` one send is admitted and counted at
     ``now``; otherwise nothing changed and the caller asks again after ``wait`` seconds. Times are
-    the state's own clock.
+    the state's own clock. ``bind`` is called once by the client with a hash of its token and
+    base URL, before any other call: a shared state keys its data by it. ``aclose`` is called
+    when the client closes.
     """
+
+    def bind(self, namespace: str) -> None: ...
+
+    async def aclose(self) -> None: ...
 
     async def now(self) -> float: ...
 
@@ -152,6 +169,9 @@ class LocalRateState:
 
     clock: Callable[[], float] = time.monotonic
     budget: ServerBudget = attrs.field(factory=ServerBudget)
+    #: the cap holds over ``1 + margin`` seconds, so jitter on the way cannot squeeze one
+    #: second's worth of sends into less than a second at the server
+    margin: float = attrs.field(default=0.05, validator=attrs.validators.ge(0))
     _window: SlidingWindow | None = attrs.field(default=None, init=False)
     _paused_until: float = attrs.field(default=0.0, init=False)
 
@@ -160,7 +180,7 @@ class LocalRateState:
         wait = max(self._paused_until - now, self.budget.wait(now, inflight))
         if rate_limit is not None:
             if self._window is None or self._window.limit != rate_limit:
-                self._window = SlidingWindow(rate_limit)
+                self._window = SlidingWindow(rate_limit, period=1.0 + self.margin)
             wait = max(wait, self._window.wait(now))
         if wait > 0:
             return wait, now
@@ -173,6 +193,12 @@ class LocalRateState:
         now = self.clock()
         self._paused_until = max(self._paused_until, now + seconds)
         self.budget.on_refused(seconds, now)
+
+    def bind(self, namespace: str) -> None:
+        """Nothing to do: this state lives in one process."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def now(self) -> float:
         return self.clock()

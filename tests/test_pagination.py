@@ -9,8 +9,13 @@ from typing import Any
 import aiohttp
 import pytest
 
-from leat_async import CreatedAt, InvalidInputError, LeatClient
-from leat_async._windows import merge_by_created_at, split_created_at
+from leat_async import (
+    CreatedAt,
+    InvalidInputError,
+    LeatClient,
+    merge_by_created_at,
+    split_created_at,
+)
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import LONG_AGO, TOKEN, seed_rows

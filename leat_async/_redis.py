@@ -1,0 +1,497 @@
+"""A shared home for the rate state: Redis, so many processes and machines keep one API budget.
+
+Every decision of :class:`~leat_async._pacing.LocalRateState` (the client-side cap, the pause
+after a 429, the budget the server reports) is made by an atomic Lua script on Redis's own clock
+(``TIME``), so workers with skewed clocks agree. Keys, for ``ns = sha256(token "\\n" base_url)``::
+
+    {prefix}:{ns}:log      sorted set: every send of the last minute, scored by its time (µs)
+    {prefix}:{ns}:flight   sorted set: the sends still waiting for their answer
+    {prefix}:{ns}:pause    the end of the shared pause after a 429 (µs)
+    {prefix}:{ns}:budget   hash: what the server's X-RateLimit headers and 429s told
+    {prefix}:{ns}:probe    the worker whose lone probe is out (the budget is unknown or spent)
+
+When Redis fails, ``on_error="fallback"`` paces in-process (one warning) and tries Redis again
+every ``retry_interval`` seconds; ``on_error="raise"`` refuses to send with
+:class:`RateStateUnavailableError`. Answers that arrive while Redis is down are never turned into
+errors: the request was made, only what it taught the pacing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+
+from ._errors import LeatConnectionError
+from ._pacing import AMBIGUOUS, PROBE_POLL, RESET_MARGIN, LocalRateState
+from ._wire import RateInfo
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+__all__ = ["RateStateUnavailableError", "RedisRateState"]
+
+log = logging.getLogger("leat_async")
+T = TypeVar("T")
+
+#: Seconds a send stays in the log (and, unanswered, in flight), to count it against answers.
+LOG_KEEP = 60.0
+#: Seconds the server's budget (limit, window) is remembered after the last request.
+BUDGET_TTL = 600.0
+#: Seconds a probe holds the budget when its answer never comes (a timeout, a crash).
+PROBE_TTL = 5.0
+
+# KEYS: log, budget, pause, probe, flight. Members of log and flight: "<µs>:<owner>:<n>".
+_PRELUDE = """
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = now_us / 1000000
+local function us(x) return string.format('%.0f', x) end
+local function drop(key, at, owner)  -- this worker's send at ``at``: true when it was there
+  local prefix = at .. ':' .. owner .. ':'
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, at, at)) do
+    if string.sub(m, 1, #prefix) == prefix then redis.call('ZREM', key, m); return true end
+  end
+  return false
+end
+local FIELDS = {'limit', 'tokens', 'window', 'wstart', 'reset', 'last'}
+local B = {}
+local raw = redis.call('HMGET', KEYS[2], 'answered', unpack(FIELDS))
+B.answered = raw[1] == '1'
+for i, f in ipairs(FIELDS) do B[f] = tonumber(raw[i + 1]) end
+local function save()
+  local set, del = {'answered', B.answered and '1' or '0'}, {}
+  for _, f in ipairs(FIELDS) do
+    if B[f] == nil then table.insert(del, f)
+    else table.insert(set, f); table.insert(set, string.format('%.17g', B[f])) end
+  end
+  redis.call('HSET', KEYS[2], unpack(set))
+  if #del > 0 then redis.call('HDEL', KEYS[2], unpack(del)) end
+  redis.call('PEXPIRE', KEYS[2], @BUDGET_TTL_MS@)
+end
+"""
+
+# ARGV: rate limit (0: none), this worker's requests in flight, owner, a unique suffix, the cap's
+# period in µs, then times (µs) of sends to add. Returns {wait (s), now (µs)} as strings.
+_ADMIT = (
+    _PRELUDE
+    + """
+local limit, inflight = tonumber(ARGV[1]), tonumber(ARGV[2])
+local owner, period = ARGV[3], tonumber(ARGV[5])
+for _, k in ipairs({KEYS[1], KEYS[5]}) do
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', us(now_us - @LOG_KEEP_US@))
+end
+for i = 6, #ARGV do  -- sends this worker made in-process while Redis was away
+  redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i] .. ':' .. owner .. ':r' .. i)
+end
+local mine = {}  -- beyond this worker's requests in flight: sends whose answer never came
+for _, m in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
+  if string.find(m, ':' .. owner .. ':', 1, true) then table.insert(mine, m) end
+end
+for i = 1, #mine - inflight do redis.call('ZREM', KEYS[5], mine[i]) end
+local wait = 0
+local paused = tonumber(redis.call('GET', KEYS[3]) or '0')
+if paused > now_us then wait = (paused - now_us) / 1000000 end
+if B.reset and now >= B.reset then B.reset = nil; B.tokens = B.limit; B.last = nil end
+local probe = false
+if not B.answered then probe = true
+elseif B.tokens == nil or B.tokens >= 1 then probe = false
+elseif B.reset then wait = math.max(wait, B.reset - now)
+else probe = true end
+if probe then  -- one request goes alone (for every worker) and its answer tells the budget
+  local holder = redis.call('GET', KEYS[4])
+  local own = holder and string.sub(holder, 1, #owner + 1) == owner .. ':'
+  if inflight > 0 or (holder and not own) then wait = math.max(wait, @PROBE_POLL@) end
+end
+if limit > 0 then
+  local from = '(' .. us(now_us - period)
+  local n = redis.call('ZCOUNT', KEYS[1], from, '+inf')
+  if n >= limit then
+    local e = redis.call('ZRANGEBYSCORE', KEYS[1], from, '+inf', 'WITHSCORES',
+                         'LIMIT', n - limit, 1)
+    wait = math.max(wait, (tonumber(e[2]) + period - now_us) / 1000000)
+  end
+end
+if wait <= 0 then
+  local member = us(now_us) .. ':' .. owner .. ':' .. ARGV[4]
+  for _, k in ipairs({KEYS[1], KEYS[5]}) do
+    redis.call('ZADD', k, us(now_us), member)
+    redis.call('PEXPIRE', k, @LOG_KEEP_MS@)
+  end
+  if probe then redis.call('SET', KEYS[4], owner .. ':' .. us(now_us), 'PX', @PROBE_TTL_MS@) end
+  if B.tokens then B.tokens = B.tokens - 1 end
+end
+save()
+return {string.format('%.6f', math.max(wait, 0)), us(now_us)}
+"""
+)
+
+# ARGV: the send's time in µs, this worker's other requests in flight, X-RateLimit-Limit,
+# X-RateLimit-Remaining (empty: absent), owner, "1" when the answer asks for a pause.
+_ANSWER = (
+    _PRELUDE
+    + """
+local sent, owner = ARGV[1], ARGV[5]
+drop(KEYS[5], sent, owner)
+-- not in this answer's count: every send made after it, and every other one still in flight
+local others = redis.call('ZCOUNT', KEYS[1], '(' .. sent, '+inf')
+others = math.max(tonumber(ARGV[2]), others + redis.call('ZCOUNT', KEYS[5], '-inf', '(' .. sent))
+local limit, remaining = tonumber(ARGV[3]), tonumber(ARGV[4])
+B.answered = true
+if limit and limit > 0 then B.limit = limit end
+if remaining and B.limit then
+  local rose = B.last ~= nil and remaining > B.last
+  if (B.last == nil or rose) and remaining >= B.limit - 1 - others
+      and not (B.reset and now < B.reset) then
+    B.wstart = (tonumber(sent) / 1000000 + now) / 2  -- a fresh window opened as this arrived
+    if B.window then B.reset = B.wstart + B.window + @RESET_MARGIN@ end
+    rose = false
+  end
+  if rose then  -- older news than the last answer (workers' answers cross): it only lowers
+    B.tokens = math.min(B.tokens or math.huge, remaining - others)
+  else
+    B.last = remaining
+    B.tokens = remaining - others
+  end
+end
+save()
+if ARGV[6] == '1' then  -- refused: no probe goes until the pause is set
+  redis.call('SET', KEYS[4], 'refused', 'PX', @PROBE_TTL_MS@)
+elseif redis.call('GET', KEYS[4]) == owner .. ':' .. sent then  -- the probe's answer
+  redis.call('DEL', KEYS[4])
+end
+return 1
+"""
+)
+
+# ARGV: the send's time in µs, owner.
+_UNSEND = (
+    _PRELUDE
+    + """
+drop(KEYS[5], ARGV[1], ARGV[2])
+if drop(KEYS[1], ARGV[1], ARGV[2]) and B.tokens then B.tokens = B.tokens + 1; save() end
+if redis.call('GET', KEYS[4]) == ARGV[2] .. ':' .. ARGV[1] then redis.call('DEL', KEYS[4]) end
+return 1
+"""
+)
+
+# ARGV: seconds. The pause holds every worker; the 429 also tells the server's window.
+_PAUSE = (
+    _PRELUDE
+    + """
+local seconds = tonumber(ARGV[1])
+local till = now_us + seconds * 1000000
+if till > tonumber(redis.call('GET', KEYS[3]) or '0') then
+  redis.call('SET', KEYS[3], us(till), 'PX', math.ceil(seconds * 1000) + 1000)
+end
+redis.call('DEL', KEYS[4])
+B.tokens = 0; B.last = 0; B.reset = now + seconds + @RESET_MARGIN@
+if B.wstart and now > B.wstart then  -- as ServerBudget.on_refused: skip ambiguous lessons
+  local elapsed = now - B.wstart
+  local frac = elapsed % 1
+  if seconds ~= math.floor(seconds) or elapsed < 1 or frac >= @AMBIGUOUS@ then
+    local bound = elapsed + seconds
+    local whole = math.floor(bound + 0.05)
+    if whole >= 1 then bound = whole end
+    B.window = bound
+  end
+end
+save()
+return 1
+"""
+)
+
+_PAUSED_FOR = """
+local t = redis.call('TIME')
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
+return string.format('%.6f', math.max(0, paused - now_us) / 1000000)
+"""
+
+
+def _lua(source: str) -> str:
+    constants = {
+        "@BUDGET_TTL_MS@": int(BUDGET_TTL * 1000),
+        "@LOG_KEEP_US@": int(LOG_KEEP * 1_000_000),
+        "@LOG_KEEP_MS@": int(LOG_KEEP * 1000),
+        "@PROBE_TTL_MS@": int(PROBE_TTL * 1000),
+        "@PROBE_POLL@": PROBE_POLL,
+        "@AMBIGUOUS@": AMBIGUOUS,
+        "@RESET_MARGIN@": RESET_MARGIN,
+    }
+    for name, value in constants.items():
+        source = source.replace(name, repr(value))
+    return source
+
+
+class RateStateUnavailableError(LeatConnectionError):
+    """The shared rate state (Redis) could not be reached and ``on_error="raise"``.
+
+    Raised before anything is sent, so the call may be retried as it is.
+    """
+
+
+class RedisRateState:
+    """A :class:`~leat_async.RateState` kept in Redis: one budget for every worker.
+
+    ::
+
+        state = RedisRateState("redis://127.0.0.1:6379/0")
+        async with LeatClient(token, rate_limit=20, rate_state=state) as client:
+            ...
+
+    Every client with the same token, base URL and Redis shares the cap (``rate_limit``: never
+    more than that many sends in any ``1 + margin`` seconds on Redis's clock; the margin absorbs
+    the jitter between admission and arrival), the pause after a 429 and the server's budget.
+    ``redis`` is a URL or a ``redis.asyncio.Redis`` (borrowed: never closed). Each Redis call is
+    bounded by ``timeout`` seconds. One instance per client; the client closes it on exit.
+    """
+
+    def __init__(
+        self,
+        redis: str | redis.asyncio.Redis,
+        /,
+        *,
+        on_error: Literal["fallback", "raise"] = "fallback",
+        timeout: float = 0.5,
+        retry_interval: float = 2.0,
+        margin: float = 0.05,
+        key_prefix: str = "leat",
+    ) -> None:
+        if on_error not in ("fallback", "raise"):
+            raise ValueError('on_error must be "fallback" or "raise"')
+        if not (timeout > 0 and retry_interval > 0 and 0 <= margin < 1):
+            raise ValueError("timeout and retry_interval must be > 0, margin in [0, 1)")
+        try:
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import RedisError
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "RedisRateState needs redis-py: pip install 'leat-async[redis]'"
+            ) from None
+        self._errors: tuple[type[BaseException], ...] = (RedisError, OSError, TimeoutError)
+        self._owned = isinstance(redis, str)
+        self._redis: Any = redis
+        if isinstance(redis, str):  # one quick retry (a pooled connection gone stale), no waits
+            self._redis = aioredis.Redis.from_url(
+                redis,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1),
+            )
+        self.on_error = on_error
+        self.timeout = timeout
+        self.retry_interval = retry_interval
+        self._period = 1.0 + margin
+        self._prefix = key_prefix
+        self._namespace: str | None = None
+        self._keys: list[str] = []
+        self._owner = secrets.token_hex(8)
+        self._seq = itertools.count()
+        scripts = {"admit": _ADMIT, "answer": _ANSWER, "unsend": _UNSEND, "pause": _PAUSE}
+        scripts["paused_for"] = _PAUSED_FOR
+        self._scripts = {k: self._redis.register_script(_lua(v)) for k, v in scripts.items()}
+        self._down = False
+        self._retry_at = 0.0
+        self._offset = time.time() - time.monotonic()  # local clock -> Redis clock, refined
+        self._rate_limit: int | None = None
+        self._recent: deque[tuple[float, bool]] = deque()  # own sends: (time, counted in Redis)
+        self._local = LocalRateState(clock=self._local_now)
+        self._admitting = asyncio.Lock()
+        self._admissions = 0
+        self._telling = 0  # answers (and unsends) on their way to Redis
+
+    @property
+    def namespace(self) -> str | None:
+        """The hash of token and base URL this state was bound to (``None`` until bound)."""
+        return self._namespace
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is unreachable (pacing is then in-process)."""
+        return self._down
+
+    def bind(self, namespace: str) -> None:
+        """Called by the client with ``sha256(token + "\\n" + base_url)`` in hex."""
+        if self._namespace is not None and self._namespace != namespace:
+            raise ValueError("a RedisRateState serves one token and base URL: use one per client")
+        self._namespace = namespace
+        base = f"{self._prefix}:{{{namespace}}}"  # a hash tag: one cluster slot
+        self._keys = [f"{base}:{k}" for k in ("log", "budget", "pause", "probe", "flight")]
+
+    # -- the RateState protocol -------------------------------------------------------------
+
+    async def now(self) -> float:
+        if self._may_try():
+            try:
+                seconds, micros = await self._call(self._redis.time)
+            except self._errors as exc:
+                self._failed(exc, refuse=True)
+            else:
+                return int(seconds) + int(micros) / 1e6
+        return self._local_now()
+
+    async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
+        self._rate_limit = rate_limit
+        seen = self._admissions
+        # One admission at a time per worker. ``inflight`` was counted when this call began: the
+        # sends admitted since, and those whose answer is still being told, are added, so that a
+        # lone probe is really alone.
+        async with self._admitting:
+            if self._may_try():
+                inflight += self._admissions - seen + self._telling
+                return await self._admit_shared(rate_limit, inflight)
+        return self._admit_local(rate_limit, inflight)
+
+    async def _admit_shared(self, rate_limit: int | None, inflight: int) -> tuple[float, float]:
+        period = round(self._period * 1e6)
+        args = [rate_limit or 0, inflight, self._owner, next(self._seq), period]
+        if self._down:  # back after an outage: Redis learns what this worker sent meanwhile
+            args += [round(at * 1e6) for at, shared in self._recent if not shared]
+        started = time.monotonic()
+        try:
+            wait, now_us = await self._run("admit", args)
+        except self._errors as exc:
+            self._failed(exc, refuse=True)
+            return self._admit_local(rate_limit, inflight)
+        now = int(now_us) / 1e6
+        self._offset = now - (started + time.monotonic()) / 2
+        self._recovered()
+        return self._admitted(float(wait), now, shared=True)
+
+    def _admit_local(self, rate_limit: int | None, inflight: int) -> tuple[float, float]:
+        now = self._local_now()
+        sent = [at for at, _ in self._recent if at > now - self._period]
+        if rate_limit is not None and len(sent) >= rate_limit:  # the cap with its margin, here too
+            return sent[len(sent) - rate_limit] + self._period - now, now
+        wait, now = self._local.admit_sync(rate_limit=rate_limit, inflight=inflight)
+        return self._admitted(wait, now, shared=False)
+
+    async def unsend(self, at: float) -> None:
+        for entry in self._recent:
+            if entry[0] == at:
+                self._recent.remove(entry)
+                break
+        if not await self._try("unsend", [round(at * 1e6), self._owner]):
+            await self._local.unsend(at)
+
+    async def on_answer(self, info: RateInfo, *, sent_at: float, others: int) -> None:
+        limit = "" if info.limit is None else info.limit
+        remaining = "" if info.remaining is None else info.remaining
+        refused = "" if info.retry_after is None else "1"
+        args = [round(sent_at * 1e6), others, limit, remaining, self._owner, refused]
+        if not await self._try("answer", args):
+            await self._local.on_answer(info, sent_at=sent_at, others=others)
+
+    async def pause(self, seconds: float) -> None:
+        if not await self._try("pause", [repr(float(seconds))]):
+            await self._local.pause(seconds)
+
+    async def paused_for(self) -> float:
+        if self._may_try():
+            try:
+                left = await self._run("paused_for", [], keys=self._key_list()[2:3])
+            except self._errors as exc:
+                self._failed(exc, refuse=True)
+            else:
+                return float(left)
+        return await self._local.paused_for()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the Redis connections this state opened (a borrowed client is left open)."""
+        if self._owned:
+            await self._redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        mode = "degraded" if self._down else "shared"
+        return f"<RedisRateState {mode} namespace={self.namespace!r} on_error={self.on_error!r}>"
+
+    # -- Redis calls and failures ------------------------------------------------------------
+
+    def _local_now(self) -> float:
+        return time.monotonic() + self._offset
+
+    def _key_list(self) -> list[str]:
+        if self._namespace is None:
+            raise RuntimeError("RedisRateState is not bound: pass it to LeatClient(rate_state=)")
+        return self._keys
+
+    async def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        async with asyncio.timeout(self.timeout):
+            return await fn()
+
+    async def _run(self, name: str, args: list[Any], keys: list[str] | None = None) -> Any:
+        keys = self._key_list() if keys is None else keys
+        return await self._call(lambda: self._scripts[name](keys=keys, args=args))
+
+    def _admitted(self, wait: float, now: float, *, shared: bool) -> tuple[float, float]:
+        """Remember this worker's last second of sends: the cap holds across a switch."""
+        if wait <= 0:
+            self._admissions += 1
+            self._recent.append((now, shared))
+        while self._recent and self._recent[0][0] <= now - self._period:
+            self._recent.popleft()
+        return wait, now
+
+    def _may_try(self) -> bool:
+        """Redis is up, or down long enough to try it again (one caller per interval)."""
+        if not self._down or self.on_error == "raise":
+            return True
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + self.retry_interval
+        return True
+
+    async def _try(self, name: str, args: list[Any]) -> bool:
+        """Tell Redis what became of a send; False when the local state must hear it instead."""
+        if not self._may_try():
+            return False
+        self._telling += 1
+        try:
+            await self._run(name, args)
+        except self._errors as exc:
+            self._failed(exc, refuse=False)
+            return False
+        finally:
+            self._telling -= 1
+        self._recovered()
+        return True
+
+    def _failed(self, exc: BaseException, *, refuse: bool) -> None:
+        """Note an outage (one warning); with ``on_error="raise"``, refuse to send."""
+        cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if not self._down:
+            self._down = True
+            self._retry_at = time.monotonic() + self.retry_interval
+            self._local = LocalRateState(clock=self._local_now)
+            then = "refusing to send" if self.on_error == "raise" else "pacing in-process"
+            log.warning("Redis rate state unavailable (%s); %s until it returns", cause, then)
+        if refuse and self.on_error == "raise":
+            raise RateStateUnavailableError(f"Redis rate state unavailable ({cause})") from exc
+
+    def _recovered(self) -> None:
+        if self._down:
+            self._down = False
+            log.info("Redis rate state is back: the budget is shared again")
