@@ -289,8 +289,10 @@ class Dispatcher:
         self, request: Request, result: _Attempt, attempts: int, cause: str
     ) -> OutcomeUnknownError:
         self.stats.outcome_unknown += 1
-        sent_at = result.sent_at or datetime.now(UTC)
-        deadline = sent_at + timedelta(seconds=self.attempt_seconds)
+        now = datetime.now(UTC)
+        sent_at = result.sent_at or now
+        # it may land until its timeout runs out, and never sooner than the failure we saw
+        deadline = max(sent_at + timedelta(seconds=self.attempt_seconds), now)
         status = result.answer.status if result.answer is not None else None
         return OutcomeUnknownError(
             cause,

@@ -93,18 +93,23 @@ class Answer:
     data: Any = None
     error: LeatAPIError | None = None
     rate: RateInfo = RateInfo()
-    leat_body: bool = False  # the body was a Leat error document
+    leat_body: bool = False  # a Leat error document: a message *and* a numeric code
 
     @property
     def refused(self) -> bool:
-        """The server provably did not process the request: a Leat error, a 429, maintenance."""
+        """The server provably did not process the request.
+
+        A Leat error document (``{"message", "code", ...}``) from the application itself, a
+        401, a 429, or a 503 maintenance answer with ``Retry-After``. A gateway's 502/504 is
+        never proof, whatever JSON it carries: ``{"message": "..."}`` is what proxies say too.
+        """
         if self.error is None:
             return False
-        return (
-            self.leat_body
-            or self.status == 429
-            or (self.status == 503 and self.rate.retry_after is not None)
-        )
+        if self.status in (401, 429):
+            return True
+        if self.status == 503 and self.rate.retry_after is not None:
+            return True
+        return self.leat_body and self.status not in (502, 504)
 
 
 def check_base_url(base_url: str) -> URL:
@@ -236,7 +241,7 @@ def classify(
         return Answer(status, data=doc, rate=rate)
     doc = leat_error_body(body)
     code = doc.get("code") if doc is not None else None
-    if not isinstance(code, int) or isinstance(code, bool):
+    if type(code) is not int:
         code = None
     cls = api_error_class(status, code)
     if doc is not None:
@@ -256,7 +261,7 @@ def classify(
         )
     else:
         error = cls(message, status=status, code=code, errors=errors, **where)
-    return Answer(status, error=error, rate=rate, leat_body=doc is not None)
+    return Answer(status, error=error, rate=rate, leat_body=code is not None)
 
 
 def _snippet(body: bytes, limit: int = 60) -> str:

@@ -147,15 +147,16 @@ class GiftcardTransactions:
         """
         if not isinstance(error, OutcomeUnknownError):
             raise TypeError("recover() takes the OutcomeUnknownError of a create or reverse")
+        margin = max(0.0, margin)
         card, shop, amount = await self._what_was_asked(error)
-        found = await self._search(error, card, shop, amount)
+        found = await self._search(error, card, shop, amount, margin)
         if found is not None:
             return found
-        wait = (error.deadline - datetime.now(UTC)).total_seconds() + max(0.0, margin)
+        wait = (error.deadline - datetime.now(UTC)).total_seconds() + margin
         if wait > 0:
             log.info("recover: waiting %.1f s for the lost %s to land", wait, error.operation)
             await asyncio.sleep(wait)
-        return await self._search(error, card, shop, amount)
+        return await self._search(error, card, shop, amount, margin)
 
     async def _what_was_asked(self, error: OutcomeUnknownError) -> tuple[str, str, int]:
         if error.operation == "create":
@@ -169,12 +170,13 @@ class GiftcardTransactions:
         raise ValueError(f"recover() handles create and reverse, not {error.operation!r}")
 
     async def _search(
-        self, error: OutcomeUnknownError, card: str, shop: str, amount: int
+        self, error: OutcomeUnknownError, card: str, shop: str, amount: int, margin: float
     ) -> GiftcardTransaction | None:
         key = f"{error.operation} {error.path} {error.sent_at.isoformat()}"
+        # wherever the lost request could have landed: from its sending to the end of the wait
         window = CreatedAt(
             gte=(error.sent_at - _CLOCK_SLACK).replace(microsecond=0),
-            lte=error.deadline + _CLOCK_SLACK + timedelta(seconds=RECOVERY_MARGIN),
+            lte=error.deadline + _CLOCK_SLACK + timedelta(seconds=margin),
         )
         matches = [
             tx

@@ -91,6 +91,10 @@ async def test_read_timeout_is_a_timeout_error(fake: FakeLeat) -> None:
         Fault(method="POST", drop=True, when="before"),
         Fault(method="POST", drop=True, when="after"),
         Fault(method="POST", status=200, body="not json", when="after"),
+        # gateways answer JSON with a "message" too: that proves nothing
+        Fault(method="POST", status=504, body={"message": "The upstream server is timing out"}),
+        Fault(method="POST", status=502, body={"message": "Bad gateway", "code": 1000}),
+        Fault(method="POST", status=500, body={"message": "Server Error"}, when="after"),
     ],
 )
 async def test_money_post_is_never_resent(
@@ -192,6 +196,27 @@ async def test_recover_says_none_only_after_the_deadline(
         assert await client.giftcard_transactions.recover(info.value, margin=0.2) is None
         # it answered only once the lost request could no longer land
         assert datetime.now(UTC) >= info.value.deadline + timedelta(seconds=0.2)
+
+
+async def test_recover_waits_for_a_request_that_lands_late(
+    fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    fake.add_fault(Fault(method="POST", delay=0.8))  # held 0.8 s before it is processed
+    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.3) as client:
+        with pytest.raises(la.OutcomeUnknownError) as info:
+            await charge(client, card, shop)
+        assert fake.transactions == []  # nothing yet when the client gave up
+        found = await client.giftcard_transactions.recover(info.value, margin=1.0)
+    assert found is not None and found.uuid == fake.transactions[0].uuid
+
+
+async def test_a_401_on_a_charge_is_a_refusal_not_an_unknown(
+    fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    async with LeatClient("not-the-token", base_url=fake.url) as client:
+        with pytest.raises(la.AuthenticationError):
+            await charge(client, card, shop)
+    assert fake.transactions == []
 
 
 async def test_recover_a_lost_reversal(

@@ -160,3 +160,27 @@ def test_base_url_allowed(url: str) -> None:
 def test_base_url_refused(url: str) -> None:
     with pytest.raises(ValueError, match=r"base_url|http"):
         check_base_url(url)
+
+
+POST = Request("POST", "/giftcard-transactions", body={"amount_in_cents": -1}, operation="create")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "refused"),
+    [
+        (400, {"message": "Saldo | Insufficient", "code": 5003}, {}, True),
+        (500, {"message": "Interne fout. | Internal error.", "code": 1000}, {}, True),
+        (500, {"message": "Server Error"}, {}, False),  # Laravel's generic page: no code
+        (504, {"message": "Endpoint request timed out"}, {}, False),  # a gateway's JSON
+        (502, {"message": "Bad gateway", "code": 1000}, {}, False),  # a gateway: never proof
+        (401, {"message": "Unauthenticated."}, {}, True),
+        (429, b"", {}, True),
+        (503, b"<html>maintenance</html>", {"Retry-After": "30"}, True),
+        (503, b"<html>down</html>", {}, False),
+    ],
+)
+def test_what_proves_a_charge_was_not_processed(
+    status: int, body: object, headers: dict[str, str], refused: bool
+) -> None:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    assert classify(status, headers, raw, request=POST, now=NOW).refused is refused
