@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from ._dispatch import Reply
-from ._models import GiftcardTransaction, Page
+from ._models import GiftcardTransaction, Page, PageMeta
 from ._params import CreatedAt
 
 __all__ = ["Pager", "Position"]
@@ -43,6 +43,12 @@ class Position:
 
 def _whole_second(when: datetime) -> datetime:
     return when.astimezone(UTC).replace(microsecond=0)
+
+
+def _holds_nothing(created_at: CreatedAt | None, snapshot: datetime | None) -> bool:
+    """The caller's lower bound is at or after the snapshot: nothing can be in the walk."""
+    lower = created_at.lower if created_at is not None else None
+    return snapshot is not None and lower is not None and lower >= snapshot
 
 
 def _bounded(created_at: CreatedAt | None, snapshot: datetime | None) -> CreatedAt | None:
@@ -72,12 +78,16 @@ class Pager:
         *,
         created_at: CreatedAt | None,
         page: int,
+        per_page: int,
         prefetch: int,
+        descending: bool = False,
         snapshot: datetime | None = None,
     ) -> None:
         self._fetch = fetch
         self._created_at = created_at
         self._start = page
+        self._per_page = per_page
+        self._descending = descending
         self._prefetch = max(0, prefetch)
         self._snapshot = snapshot
         self._position = Position(page, snapshot)
@@ -91,8 +101,21 @@ class Pager:
         return self._first_page().__await__()
 
     async def _first_page(self) -> Page:
+        if _holds_nothing(self._created_at, self._snapshot):
+            return self._empty()
         reply = await self._fetch(self._start, _bounded(self._created_at, self._snapshot))
         return reply.value
+
+    def _empty(self) -> Page:
+        meta = PageMeta(
+            page=self._start,
+            limit=self._per_page,
+            viewing_from=None,
+            viewing_to=None,
+            last_page=1,
+            total=0,
+        )
+        return Page(data=[], meta=meta)
 
     def pages(self) -> AsyncIterator[Page]:
         return _Walk(self)
@@ -106,18 +129,34 @@ class Pager:
         The snapshot is taken even when the caller gave an upper bound: one in the future
         gives no stability; one in the past is kept as it is (see ``_bounded``).
         """
+        if _holds_nothing(self._created_at, self._snapshot):
+            return self._empty(), None
         if self._snapshot is not None:
             bound = _bounded(self._created_at, self._snapshot)
             return (await self._fetch(self._start, bound)).value, bound
         reply = await self._fetch(self._start, self._created_at)
         snapshot = _whole_second(reply.server_date or datetime.now(UTC))
         self._snapshot = snapshot
+        if _holds_nothing(self._created_at, snapshot):
+            return self._empty(), None
         bound = _bounded(self._created_at, snapshot)
         page = reply.value
-        if bound != self._created_at and any(tx.created_at >= snapshot for tx in page.data):
-            # rows of the current second are on this page; ask again within the snapshot
+        if bound != self._created_at and self._may_differ(page, snapshot):
             page = (await self._fetch(self._start, bound)).value
         return page, bound
+
+    def _may_differ(self, page: Page, snapshot: datetime) -> bool:
+        """Could this unbounded first page differ from the same page within the snapshot?
+
+        The server ran its query a moment before it stamped ``Date``: rows made in between,
+        and rows of the snapshot's own second, sort first in a descending walk and fall on
+        this page when it is the last one; in any other case they come after it. An empty
+        listing is taken as it is (one request): a row that slipped into those milliseconds
+        arrived after the walk began.
+        """
+        if any(tx.created_at >= snapshot for tx in page.data):
+            return True
+        return bool(page.data) and (self._descending or page.meta.last_page <= self._start)
 
 
 class _Walk:
@@ -143,6 +182,8 @@ class _Walk:
         try:
             page = await self._next_page()
         except BaseException:
+            if self._tasks:  # asking again refetches the failed page: nothing is skipped
+                self._next = self._tasks[0][0]
             self._cancel()
             raise
         if page is None:
@@ -172,8 +213,8 @@ class _Walk:
     async def _next_page(self) -> Page | None:
         pager = self._pager
         if not self._opened:
-            self._opened = True
             page, self._bound = await pager._open()
+            self._opened = True
             number = pager._start
             self._next = number + 1
         else:

@@ -108,8 +108,7 @@ def parse_datetime(text: str) -> datetime:
     return value
 
 
-def transaction_json(tx: GiftcardTransaction) -> dict[str, Any]:
-    """The transaction with the API's own field names and ``created_at`` in ISO 8601."""
+def _row(tx: GiftcardTransaction, created_at: Any) -> dict[str, Any]:
     card, shop = tx.card, tx.shop
     return {
         "id": tx.id,
@@ -119,9 +118,14 @@ def transaction_json(tx: GiftcardTransaction) -> dict[str, Any]:
         "settled": tx.settled,
         "card": {"id": card.id, "uuid": card.uuid},
         "shop": {"id": shop.id, "uuid": shop.uuid, "name": shop.name},
-        "settlements": list(tx.settlements),
-        "created_at": tx.created_at.isoformat(),
+        "settlements": tx.settlements,
+        "created_at": created_at,
     }
+
+
+def transaction_json(tx: GiftcardTransaction) -> dict[str, Any]:
+    """The transaction with the API's own field names and ``created_at`` in ISO 8601."""
+    return _row(tx, tx.created_at.isoformat())
 
 
 try:
@@ -139,27 +143,9 @@ else:
     _LINE: Final = orjson.OPT_APPEND_NEWLINE
 
     def _jsonl(rows: Sequence[GiftcardTransaction]) -> bytes:
-        # orjson writes datetimes as isoformat() does, and tuples as lists: no conversions
+        # orjson writes a datetime as isoformat() does and a tuple as a list: no conversions
         dumps = orjson.dumps
-        return b"".join(
-            [
-                dumps(
-                    {
-                        "id": tx.id,
-                        "uuid": tx.uuid,
-                        "amount_in_cents": tx.amount_in_cents,
-                        "type": tx.type,
-                        "settled": tx.settled,
-                        "card": {"id": tx.card.id, "uuid": tx.card.uuid},
-                        "shop": {"id": tx.shop.id, "uuid": tx.shop.uuid, "name": tx.shop.name},
-                        "settlements": tx.settlements,
-                        "created_at": tx.created_at,
-                    },
-                    option=_LINE,
-                )
-                for tx in rows
-            ]
-        )
+        return b"".join([dumps(_row(tx, tx.created_at), option=_LINE) for tx in rows])
 
 
 def _csv_header() -> bytes:
@@ -378,9 +364,6 @@ async def export_transactions(
                 saved_at = time.monotonic()
             if progress is not None:
                 progress(state.rows, expected)
-            await asyncio.sleep(
-                0
-            )  # prefetched pages may be ready: let other tasks (and a cancel) in
         finishing = True  # from here the thread renames; a failure must not re-checkpoint
         await _finish(out, partial, target, checkpoint)
     except BaseException:

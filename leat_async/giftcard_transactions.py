@@ -132,6 +132,8 @@ class GiftcardTransactions:
             fetch,
             created_at=created_at,
             page=page,
+            per_page=per_page,
+            descending=sort == "-created_at",
             prefetch=self._prefetch if prefetch is None else prefetch,
             snapshot=snapshot,
         )

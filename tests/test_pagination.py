@@ -239,3 +239,53 @@ async def test_an_earlier_caller_bound_wins_over_a_resumed_snapshot(
     )
     assert len([tx async for tx in pager]) == 10
     assert dict(fake.requests[0].query)["created_at[lt]"] == cut.isoformat()
+
+
+async def test_a_lower_bound_in_the_current_second_is_an_empty_walk(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 5)
+    now = datetime.now(UTC)
+    for lower in (now, now + timedelta(hours=1)):
+        assert [
+            tx async for tx in client.giftcard_transactions.list(created_at=CreatedAt(gte=lower))
+        ] == []
+    pos = datetime.now(UTC).replace(microsecond=0)
+    page = await client.giftcard_transactions.list(created_at=CreatedAt(gte=pos), snapshot=pos)
+    assert list(page.data) == [] and page.meta.total == 0
+
+
+async def test_a_walk_that_failed_can_go_on_without_skipping(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 60)
+    fake.add_fault(
+        Fault(method="GET", query={"page": "2"}, status=400, body={"message": "No", "code": 1003})
+    )
+    walk = client.giftcard_transactions.list(per_page=10, prefetch=3).pages()
+    got = [(await anext(walk)).meta.page]
+    with pytest.raises(InvalidInputError):
+        await anext(walk)
+    got += [page.meta.page async for page in walk]  # asking again refetches page 2
+    assert got == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_descending_walk_rereads_its_first_page_within_the_snapshot(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 30)
+    shop, card = fake.shops[0], fake.cards[0]
+    added: list[int] = []
+
+    def made_between_query_and_date(_: Any) -> None:
+        # the server ran page 1's query, then a row was made, then it stamped Date a second
+        # later: the row is older than the snapshot, so the walk must yield it
+        if not added:
+            when = datetime.now(UTC) - timedelta(seconds=1)
+            added.append(
+                fake.add_transaction(card=card, shop=shop, amount_in_cents=-1, created_at=when).id
+            )
+
+    fake.add_hook(made_between_query_and_date)
+    ids = [tx.id async for tx in client.giftcard_transactions.list(per_page=10, sort="-created_at")]
+    assert ids == [added[0], *(t.id for t in reversed(fake.transactions[:30]))]
