@@ -17,6 +17,7 @@ The bundled fake server for tests lives in :mod:`leat_async.testing`.
 from typing import TYPE_CHECKING
 
 from ._client import DEFAULT_BASE_URL, LeatClient
+from ._convert import transaction_from_json
 from ._dispatch import Event, Stats
 from ._errors import (
     AuthenticationError,
@@ -98,4 +99,5 @@ __all__ = [
     "__version__",
     "merge_by_created_at",
     "split_created_at",
+    "transaction_from_json",
 ]

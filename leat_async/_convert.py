@@ -18,7 +18,7 @@ from cattrs.gen import make_dict_structure_fn
 
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 
-__all__ = ["StructureError", "make_converter", "structure"]
+__all__ = ["StructureError", "make_converter", "structure", "transaction_from_json"]
 
 T = TypeVar("T")
 
@@ -160,3 +160,11 @@ def _explain(exc: BaseException) -> str:
         messages = cattrs.transform_error(exc, path="data")
         return "; ".join(messages[:5])
     return str(exc) or type(exc).__name__
+
+
+def transaction_from_json(doc: Any) -> GiftcardTransaction:
+    """One transaction from its JSON document in the API's shape (e.g. a line of an export).
+
+    Raises ``ValueError`` saying what was wrong, with the same checks as the client's answers.
+    """
+    return structure(doc, GiftcardTransaction)

@@ -34,17 +34,17 @@ from __future__ import annotations
 
 import bisect
 import csv
-import json
 import os
 from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal, NamedTuple, NoReturn
+from typing import Any, Final, Literal, NamedTuple
 
 import attrs
 
-from . import CardRef, GiftcardTransaction, Shop
-from .export import parse_datetime
+from . import GiftcardTransaction
+from ._ledger import LEDGER_COLUMNS, InputError, LedgerRow, read_export, read_ledger
+from ._matching import EXACT_LIMIT, match_times
 
 __all__ = [
     "DEFAULT_TOLERANCE",
@@ -67,8 +67,6 @@ __all__ = [
 ]
 
 DEFAULT_TOLERANCE: Final = 300.0  # seconds
-EXACT_LIMIT: Final = 250_000
-LEDGER_COLUMNS: Final = ("reference", "giftcard_uuid", "shop_uuid", "amount_in_cents", "created_at")
 REPORT_COLUMNS: Final = (
     "status",
     "reference",
@@ -82,28 +80,7 @@ REPORT_COLUMNS: Final = (
 Status = Literal["missing_in_leat", "unexpected_in_leat"]
 _Key = tuple[str, str, int]
 
-try:
-    import orjson
-
-    _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
-    _loads = json.loads
-
-
 # Named tuples: light enough to hold a ledger of millions of rows and to make one per report row.
-
-
-class LedgerRow(NamedTuple):
-    """One row of your ledger: a payment you expect Leat to have recorded.
-
-    ``created_at`` must be timezone-aware (:class:`Reconciler` refuses a naive one).
-    """
-
-    reference: str
-    giftcard_uuid: str
-    shop_uuid: str
-    amount_in_cents: int
-    created_at: datetime
 
 
 class Match(NamedTuple):
@@ -180,90 +157,6 @@ class ReconcileReport:
     matches: Sequence[Match]
     discrepancies: Sequence[Discrepancy]
     summary: ReconcileSummary
-
-
-# -- the pure matcher -------------------------------------------------------------------------
-
-
-def match_times(
-    ledger: Sequence[float], transactions: Sequence[float], tolerance: float
-) -> list[tuple[int, int]]:
-    """Pair two ascending lists of times (seconds) by the module's rule; ``(i, j)`` index pairs.
-
-    Within ``tolerance`` only, one-to-one, the most pairs, then the closest, ties to the earlier.
-    """
-    events = sorted(
-        [(t, 0, i) for i, t in enumerate(ledger)] + [(t, 1, j) for j, t in enumerate(transactions)]
-    )
-    pairs: list[tuple[int, int]] = []
-    run_l: list[int] = []
-    run_t: list[int] = []
-    last: float | None = None
-    for t, side, index in events:
-        # a gap over the tolerance splits the line into runs that cannot match across
-        if last is not None and t - last > tolerance:
-            pairs += _match_run(run_l, run_t, ledger, transactions, tolerance)
-            run_l, run_t = [], []
-        (run_t if side else run_l).append(index)
-        last = t
-    pairs += _match_run(run_l, run_t, ledger, transactions, tolerance)
-    pairs.sort()
-    return pairs
-
-
-def _match_run(
-    li: list[int], ti: list[int], lt: Sequence[float], tt: Sequence[float], tol: float
-) -> list[tuple[int, int]]:
-    if not li or not ti:
-        return []
-    if len(li) * len(ti) > EXACT_LIMIT:
-        return _greedy(li, ti, lt, tt, tol)
-    a = [lt[i] for i in li]
-    b = [tt[j] for j in ti]
-    n, m = len(a), len(b)
-    # best[i][j]: (pairs, -total distance) using the first i ledger times and first j tx times;
-    # an optimal pairing never crosses (swapping crossed pairs is never worse), hence this DP
-    best = [[(0, 0.0)] * (m + 1) for _ in range(n + 1)]
-    for i in range(1, n + 1):
-        row, above = best[i], best[i - 1]
-        ai = a[i - 1]
-        for j in range(1, m + 1):
-            score = max(above[j], row[j - 1])
-            d = abs(ai - b[j - 1])
-            if d <= tol:
-                diag = above[j - 1]
-                pair = (diag[0] + 1, diag[1] - d)
-                if pair > score:
-                    score = pair
-            row[j] = score
-    out: list[tuple[int, int]] = []
-    i, j = n, m
-    while i and j:
-        here = best[i][j]
-        if here == best[i][j - 1]:  # leave the later transaction unmatched: ties go earlier
-            j -= 1
-        elif here == best[i - 1][j]:
-            i -= 1
-        else:
-            out.append((li[i - 1], ti[j - 1]))
-            i -= 1
-            j -= 1
-    return out
-
-
-def _greedy(
-    li: list[int], ti: list[int], lt: Sequence[float], tt: Sequence[float], tol: float
-) -> list[tuple[int, int]]:
-    """Each ledger time in order takes the earliest free transaction within reach: most pairs."""
-    out: list[tuple[int, int]] = []
-    j = 0
-    for i in li:
-        while j < len(ti) and tt[ti[j]] < lt[i] - tol:
-            j += 1
-        if j < len(ti) and tt[ti[j]] <= lt[i] + tol:
-            out.append((i, ti[j]))
-            j += 1
-    return out
 
 
 # -- streaming reconciliation -----------------------------------------------------------------
@@ -526,157 +419,3 @@ class _ReportFile:
     @property
     def summary(self) -> ReconcileSummary:
         return self._rec.summary
-
-
-# -- reading files ----------------------------------------------------------------------------
-
-
-class InputError(ValueError):
-    """A ledger or export file that cannot be read as one; the text names the file and line."""
-
-
-def read_ledger(path: str | os.PathLike[str]) -> list[LedgerRow]:
-    """Read a ledger CSV with the columns :data:`LEDGER_COLUMNS` (others are ignored).
-
-    ``created_at`` is ISO 8601; a date, or a time without a zone, is UTC. Raises
-    :class:`InputError` naming the line of the first bad row.
-    """
-    rows: list[LedgerRow] = []
-    shared: dict[str, str] = {}  # one string object per uuid: a ledger repeats them a lot
-    with open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        header = [name.strip() for name in next(reader, [])]
-        absent = [c for c in LEDGER_COLUMNS if c not in header]
-        if absent:
-            raise InputError(f"{path}: the ledger lacks the column(s) {', '.join(absent)}")
-        at = [header.index(c) for c in LEDGER_COLUMNS]
-        width = max(at) + 1
-        for record in reader:
-            if not record:
-                continue
-            try:
-                if len(record) < width:
-                    raise ValueError(f"{len(record)} columns, expected {len(header)}")
-                ref, card, shop, amount, when = (record[i].strip() for i in at)
-                rows.append(
-                    LedgerRow(
-                        ref,
-                        shared.setdefault(card, card) if card else _empty("giftcard_uuid"),
-                        shared.setdefault(shop, shop) if shop else _empty("shop_uuid"),
-                        _cents(amount),
-                        parse_datetime(when) if when else _empty("created_at"),
-                    )
-                )
-            except ValueError as exc:
-                raise InputError(f"{path} line {reader.line_num}: {exc}") from None
-    return rows
-
-
-def _empty(column: str) -> NoReturn:
-    raise ValueError(f"{column} is empty")
-
-
-def _cents(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise ValueError(f"amount_in_cents {text!r:.30} is not a whole number of cents") from None
-
-
-def read_export(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    """Stream the transactions of an export file: JSONL, or CSV when the name ends in ``.csv``.
-
-    Raises :class:`InputError` at the first line that is not a transaction.
-    """
-    if str(path).lower().endswith(".csv"):
-        return _read_export_csv(path)
-    return _read_export_jsonl(path)
-
-
-def _read_export_jsonl(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    with open(path, "rb") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                doc = _loads(line)
-                card, shop = doc["card"], doc["shop"]
-                yield _transaction(
-                    doc["id"],
-                    doc["uuid"],
-                    doc["amount_in_cents"],
-                    doc.get("type", "STANDARD"),
-                    doc.get("settled", False),
-                    CardRef(_int(card["id"]), _opt_str(card["uuid"])),
-                    Shop(_int(shop["id"]), _opt_str(shop["uuid"]), str(shop.get("name", ""))),
-                    tuple(doc.get("settlements") or ()),
-                    doc["created_at"],
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(f"{path} line {number}: not a transaction ({_why(exc)})") from None
-
-
-def _read_export_csv(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        for r in reader:
-            try:
-                yield _transaction(
-                    int(r["id"]),
-                    r["uuid"] or None,
-                    int(r["amount_in_cents"]),
-                    r["type"],
-                    r["settled"] == "true",
-                    CardRef(int(r["card_id"]), r["card_uuid"] or None),
-                    Shop(int(r["shop_id"]), r["shop_uuid"] or None, r["shop_name"]),
-                    (),
-                    r["created_at"],
-                )
-            except (KeyError, TypeError, ValueError) as exc:
-                where = f"{path} line {reader.line_num}"
-                raise InputError(f"{where}: not a transaction ({_why(exc)})") from None
-
-
-def _transaction(
-    id: Any,
-    uuid: Any,
-    amount: Any,
-    type: Any,
-    settled: Any,
-    card: CardRef,
-    shop: Shop,
-    settlements: tuple[Any, ...],
-    created_at: Any,
-) -> GiftcardTransaction:
-    when = datetime.fromisoformat(created_at) if isinstance(created_at, str) else None
-    if when is None or when.tzinfo is None:
-        raise ValueError(f"created_at {created_at!r:.40} is not an ISO 8601 time with a zone")
-    return GiftcardTransaction(
-        id=_int(id),
-        uuid=_opt_str(uuid),
-        amount_in_cents=_int(amount),
-        type=str(type),
-        settled=bool(settled),
-        card=card,
-        shop=shop,
-        settlements=settlements,
-        created_at=when,
-    )
-
-
-def _int(value: Any) -> int:
-    if type(value) is not int:
-        raise TypeError(f"expected an integer, got {value!r:.30}")
-    return value
-
-
-def _opt_str(value: Any) -> str | None:
-    if value is not None and type(value) is not str:
-        raise TypeError(f"expected a string or null, got {value!r:.30}")
-    return value
-
-
-def _why(exc: BaseException) -> str:
-    if isinstance(exc, KeyError):
-        return f"no {exc.args[0]!r} field"
-    return str(exc) or type(exc).__name__

@@ -1,0 +1,140 @@
+"""Reading the reconciliation's inputs: a ledger CSV, and an export (JSONL or CSV)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, Final, NamedTuple, NoReturn
+
+try:
+    import orjson
+
+    _loads: Any = orjson.loads
+except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
+    import json
+
+    _loads = json.loads
+
+from . import GiftcardTransaction, transaction_from_json
+from .export import parse_datetime
+
+__all__ = ["LEDGER_COLUMNS", "InputError", "LedgerRow", "read_export", "read_ledger"]
+
+LEDGER_COLUMNS: Final = ("reference", "giftcard_uuid", "shop_uuid", "amount_in_cents", "created_at")
+
+
+class LedgerRow(NamedTuple):
+    """One row of your ledger: a payment you expect Leat to have recorded.
+
+    ``created_at`` must be timezone-aware (:class:`Reconciler` refuses a naive one).
+    """
+
+    reference: str
+    giftcard_uuid: str
+    shop_uuid: str
+    amount_in_cents: int
+    created_at: datetime
+
+
+class InputError(ValueError):
+    """A ledger or export file that cannot be read as one; the text names the file and line."""
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[LedgerRow]:
+    """Read a ledger CSV with the columns :data:`LEDGER_COLUMNS` (others are ignored).
+
+    ``created_at`` is ISO 8601; a date, or a time without a zone, is UTC. Raises
+    :class:`InputError` naming the line of the first bad row.
+    """
+    rows: list[LedgerRow] = []
+    shared: dict[str, str] = {}  # one string object per uuid: a ledger repeats them a lot
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        header = [name.strip() for name in next(reader, [])]
+        absent = [c for c in LEDGER_COLUMNS if c not in header]
+        if absent:
+            raise InputError(f"{path}: the ledger lacks the column(s) {', '.join(absent)}")
+        at = [header.index(c) for c in LEDGER_COLUMNS]
+        width = max(at) + 1
+        for record in reader:
+            if not record:
+                continue
+            try:
+                if len(record) < width:
+                    raise ValueError(f"{len(record)} columns, expected {len(header)}")
+                ref, card, shop, amount, when = (record[i].strip() for i in at)
+                rows.append(
+                    LedgerRow(
+                        ref,
+                        shared.setdefault(card, card) if card else _empty("giftcard_uuid"),
+                        shared.setdefault(shop, shop) if shop else _empty("shop_uuid"),
+                        _cents(amount),
+                        parse_datetime(when) if when else _empty("created_at"),
+                    )
+                )
+            except ValueError as exc:
+                raise InputError(f"{path} line {reader.line_num}: {exc}") from None
+    return rows
+
+
+def _empty(column: str) -> NoReturn:
+    raise ValueError(f"{column} is empty")
+
+
+def _cents(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"amount_in_cents {text!r:.30} is not a whole number of cents") from None
+
+
+def read_export(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
+    """Stream the transactions of an export file: JSONL, or CSV when the name ends in ``.csv``.
+
+    Raises :class:`InputError` at the first line that is not a transaction.
+    """
+    if str(path).lower().endswith(".csv"):
+        return _read_export_csv(path)
+    return _read_export_jsonl(path)
+
+
+def _read_export_jsonl(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield transaction_from_json(_loads(line))
+            except ValueError as exc:  # bad JSON, or not the API's shape
+                raise InputError(f"{path} line {number}: not a transaction ({exc})") from None
+
+
+def _read_export_csv(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        for r in reader:
+            try:
+                yield transaction_from_json(
+                    {
+                        "id": int(r["id"]),
+                        "uuid": r["uuid"] or None,
+                        "amount_in_cents": int(r["amount_in_cents"]),
+                        "type": r["type"],
+                        "settled": r["settled"] == "true",
+                        "card": {"id": int(r["card_id"]), "uuid": r["card_uuid"] or None},
+                        "shop": {
+                            "id": int(r["shop_id"]),
+                            "uuid": r["shop_uuid"] or None,
+                            "name": r["shop_name"],
+                        },
+                        "settlements": [],
+                        "created_at": r["created_at"],
+                    }
+                )
+            except (KeyError, ValueError) as exc:
+                why = f"no {exc.args[0]!r} column" if isinstance(exc, KeyError) else str(exc)
+                raise InputError(
+                    f"{path} line {reader.line_num}: not a transaction ({why})"
+                ) from None
