@@ -90,6 +90,7 @@ end
 for i = 6, #ARGV do  -- sends this worker made in-process while Redis was away
   redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i] .. ':' .. owner .. ':r' .. i)
 end
+if #ARGV >= 6 then redis.call('PEXPIRE', KEYS[1], @LOG_KEEP_MS@) end
 local mine = {}  -- beyond this worker's requests in flight: sends whose answer never came
 for _, m in ipairs(redis.call('ZRANGE', KEYS[5], 0, -1)) do
   if string.find(m, ':' .. owner .. ':', 1, true) then table.insert(mine, m) end
@@ -336,6 +337,7 @@ class RedisRateState:
             except self._errors as exc:
                 self._failed(exc, refuse=True)
             else:
+                self._reached()
                 return int(seconds) + int(micros) / 1e6
         return self._local_now()
 
@@ -352,18 +354,23 @@ class RedisRateState:
         return self._admit_local(rate_limit, inflight)
 
     async def _admit_shared(self, rate_limit: int | None, inflight: int) -> tuple[float, float]:
+        paused = await self._local.paused_for()  # this worker's own 429s are mirrored here
+        if paused > 0:
+            return paused, self._local_now()
         period = round(self._period * 1e6)
         args = [rate_limit or 0, inflight, self._owner, next(self._seq), period]
-        if self._down:  # back after an outage: Redis learns what this worker sent meanwhile
-            args += [round(at * 1e6) for at, shared in self._recent if not shared]
+        # Redis learns what this worker sent while it was away; only an admission carries that,
+        # so only an admission ends the outage
+        unshared = [round(at * 1e6) for at, shared in self._recent if not shared]
         started = time.monotonic()
         try:
-            wait, now_us = await self._run("admit", args)
+            wait, now_us = await self._run("admit", args + unshared)
         except self._errors as exc:
             self._failed(exc, refuse=True)
             return self._admit_local(rate_limit, inflight)
         now = int(now_us) / 1e6
         self._offset = now - (started + time.monotonic()) / 2
+        self._recent = deque((at, True) for at, _ in self._recent)
         self._recovered()
         return self._admitted(float(wait), now, shared=True)
 
@@ -392,8 +399,9 @@ class RedisRateState:
             await self._local.on_answer(info, sent_at=sent_at, others=others)
 
     async def pause(self, seconds: float) -> None:
-        if not await self._try("pause", [repr(float(seconds))]):
-            await self._local.pause(seconds)
+        # kept here too, so an outage that starts now cannot cut the pause short
+        await self._local.pause(seconds)
+        await self._try("pause", [repr(float(seconds))])
 
     async def paused_for(self) -> float:
         if self._may_try():
@@ -402,7 +410,8 @@ class RedisRateState:
             except self._errors as exc:
                 self._failed(exc, refuse=True)
             else:
-                return float(left)
+                self._reached()
+                return max(float(left), await self._local.paused_for())
         return await self._local.paused_for()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -476,8 +485,16 @@ class RedisRateState:
             return False
         finally:
             self._telling -= 1
-        self._recovered()
+        self._reached()
         return True
+
+    def _reached(self) -> None:
+        """Redis answered a call: during an outage, let the next admission try it at once.
+
+        Only an admission ends the outage, since only it tells Redis the sends made meanwhile.
+        """
+        if self._down:
+            self._retry_at = 0.0
 
     def _failed(self, exc: BaseException, *, refuse: bool) -> None:
         """Note an outage (one warning); with ``on_error="raise"``, refuse to send."""
@@ -485,7 +502,6 @@ class RedisRateState:
         if not self._down:
             self._down = True
             self._retry_at = time.monotonic() + self.retry_interval
-            self._local = LocalRateState(clock=self._local_now)
             then = "refusing to send" if self.on_error == "raise" else "pacing in-process"
             log.warning("Redis rate state unavailable (%s); %s until it returns", cause, then)
         if refuse and self.on_error == "raise":

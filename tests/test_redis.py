@@ -337,3 +337,40 @@ async def test_a_redis_that_never_answers_cannot_hang_a_send() -> None:
                         assert on_error == "fallback" and state.degraded
                     assert time.monotonic() - started < 1.0
         assert len(fake.requests) == 1
+
+
+async def test_a_pause_outlives_redis_going_away(own_redis: RedisServer) -> None:
+    state = la.RedisRateState(own_redis.url, retry_interval=0.01)
+    state.bind(os.urandom(8).hex())
+    try:
+        await state.pause(3.0)  # a 429 asked every worker to wait 3 s
+        own_redis.stop()
+        wait, _ = await state.admit(rate_limit=None, inflight=0)
+        assert wait > 2.5  # the fallback does not send into the server's pause
+    finally:
+        await state.aclose()
+
+
+async def test_sends_made_during_an_outage_reach_redis_however_it_comes_back(
+    own_redis: RedisServer,
+) -> None:
+    import redis.asyncio as aioredis
+
+    state = la.RedisRateState(own_redis.url, retry_interval=0.01)
+    ns = os.urandom(8).hex()
+    state.bind(ns)
+    probe = aioredis.Redis.from_url(own_redis.url)
+    try:
+        own_redis.stop()
+        for _ in range(5):  # the cap's worth, sent in-process
+            assert (await state.admit(rate_limit=5, inflight=0))[0] == 0
+        own_redis.start()  # back, empty
+        # the first call to reach Redis again is an answer, not an admission
+        await state.on_answer(RateInfo(), sent_at=time.time(), others=0)
+        wait, _ = await state.admit(rate_limit=5, inflight=1)
+        assert not state.degraded  # the admission went to Redis, carrying the five sends
+        assert wait > 0.5  # so no second burst this second
+        assert await probe.pttl(f"leat:{{{ns}}}:log") > 0  # and that key still expires
+    finally:
+        await probe.aclose()
+        await state.aclose()
