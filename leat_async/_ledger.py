@@ -48,6 +48,13 @@ def read_ledger(path: str | os.PathLike[str]) -> list[LedgerRow]:
     ``created_at`` is ISO 8601; a date, or a time without a zone, is UTC. Raises
     :class:`InputError` naming the line of the first bad row.
     """
+    try:
+        return _read_ledger(path)
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _read_ledger(path: str | os.PathLike[str]) -> list[LedgerRow]:
     rows: list[LedgerRow] = []
     shared: dict[str, str] = {}  # one string object per uuid: a ledger repeats them a lot
     with open(path, newline="", encoding="utf-8-sig") as f:
@@ -96,8 +103,17 @@ def read_export(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
     Raises :class:`InputError` at the first line that is not a transaction.
     """
     if str(path).lower().endswith(".csv"):
-        return _read_export_csv(path)
+        return _csv_errors(path, _read_export_csv(path))
     return _read_export_jsonl(path)
+
+
+def _csv_errors(
+    path: str | os.PathLike[str], rows: Iterator[GiftcardTransaction]
+) -> Iterator[GiftcardTransaction]:
+    try:
+        yield from rows
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise InputError(f"{path}: not a readable CSV ({exc})") from None
 
 
 def _read_export_jsonl(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
@@ -112,7 +128,7 @@ def _read_export_jsonl(path: str | os.PathLike[str]) -> Iterator[GiftcardTransac
 
 
 def _read_export_csv(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    with open(path, newline="", encoding="utf-8") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's BOM
         reader = csv.DictReader(f)
         for r in reader:
             try:
@@ -133,7 +149,7 @@ def _read_export_csv(path: str | os.PathLike[str]) -> Iterator[GiftcardTransacti
                         "created_at": r["created_at"],
                     }
                 )
-            except (KeyError, ValueError) as exc:
+            except (KeyError, TypeError, ValueError) as exc:  # TypeError: a short row's None
                 why = f"no {exc.args[0]!r} column" if isinstance(exc, KeyError) else str(exc)
                 raise InputError(
                     f"{path} line {reader.line_num}: not a transaction ({why})"

@@ -70,9 +70,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _when(text: str) -> datetime:
     try:
-        return parse_datetime(text)
+        return parse_datetime(text).astimezone(UTC)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: before the first UTC instant
+        raise argparse.ArgumentTypeError(f"{text!r:.40} is out of range in UTC") from None
 
 
 def _positive_int(text: str) -> int:
@@ -481,3 +483,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # arguments the library refused before sending anything
         _say(f"error: {_one_line(exc)}")
         return EXIT_USAGE
+    except Exception as exc:  # a case nobody foresaw: still one line, never a traceback
+        _say(f"error: unexpected {type(exc).__name__}: {_one_line(exc)}")
+        return EXIT_FAILED

@@ -330,7 +330,8 @@ async def export_transactions(
     )
     started = time.monotonic()
     out, state = await _in_thread(
-        lambda: _open_output(target, job, resume=resume), undo=lambda opened: opened[0].close()
+        lambda: _open_output(target, job, resume=resume),
+        undo=lambda opened: _abandon(opened[0], partial, checkpoint, opened[1]),
     )
     first_page, first_rows = state.next_page, state.rows
     encode = _ENCODERS[format]

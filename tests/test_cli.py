@@ -149,6 +149,11 @@ def test_export_window(tmp_path: Path, exported: list[dict[str, Any]]) -> None:
             "--tolerance",
         ),
         (["frobnicate"], None, "invalid choice"),
+        (
+            ["export", "--fake", "5", "-o", "x", "--since", "0001-01-01T00:00:00+01:00"],
+            None,
+            "range",
+        ),
     ],
 )
 def test_bad_arguments(
@@ -399,3 +404,17 @@ def test_help_states_the_defaults() -> None:
     assert export.returncode == 0 and "--resume" in export.stdout
     rec = run("reconcile", "--help")
     assert "default 300 s" in " ".join(rec.stdout.split())
+
+
+def test_odd_input_files_are_one_line_each(tmp_path: Path) -> None:
+    os.chdir(tmp_path)
+    header = "reference,giftcard_uuid,shop_uuid,amount_in_cents,created_at\n"
+    (tmp_path / "huge.csv").write_text(header + "r1," + "a" * 140_000 + ",s,100,2024-01-01\n")
+    (tmp_path / "ledger.csv").write_text(header + "r1,c,s,100,2024-01-01\n")
+    columns = "id,uuid,amount_in_cents,type,settled,card_id,card_uuid,shop_id,shop_uuid,shop_name"
+    # saved by a spreadsheet: a BOM before the header, and a row cut short
+    (tmp_path / "tx.csv").write_text("\ufeff" + columns + ",created_at\n1,u,100\n")
+    for ledger, says in (("huge.csv", "not a readable CSV"), ("ledger.csv", "tx.csv line 2")):
+        proc = run("reconcile", "--ledger", ledger, "--transactions", "tx.csv", "-o", "r.csv")
+        assert proc.returncode == 2
+        assert says in one_error_line(proc)
