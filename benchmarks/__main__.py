@@ -70,23 +70,20 @@ def _cpu_model() -> str:
 def _revision() -> str:
     """The commit measured, and whether the library had uncommitted changes."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def git(*args: str) -> str:
+        return subprocess.run(  # noqa: S603 - our own fixed git commands
+            ["git", *args],  # noqa: S607 - git from PATH is fine here
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH is fine here
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "leat_async"],  # noqa: S607 - as above
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "leat_async")
     except (OSError, subprocess.SubprocessError):
         return "unknown revision"
     return f"commit {head}" + (" + uncommitted changes in leat_async/" if dirty else "")

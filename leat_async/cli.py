@@ -27,6 +27,7 @@ from . import (
     __version__,
 )
 from .export import (
+    CSV_COLUMNS,
     CheckpointError,
     ExportFormat,
     checkpoint_path,
@@ -35,6 +36,8 @@ from .export import (
 )
 from .reconcile import (
     DEFAULT_TOLERANCE,
+    LEDGER_COLUMNS,
+    REPORT_COLUMNS,
     InputError,
     LedgerRow,
     ReconcileSummary,
@@ -189,9 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument(
         "--format",
         choices=("jsonl", "csv"),
-        help="jsonl: one transaction per line with the API's field names; csv: the columns id, "
-        "uuid, amount_in_cents, type, settled, card_id, card_uuid, shop_id, shop_uuid, "
-        "shop_name, created_at (default: csv if FILE ends in .csv, else jsonl)",
+        help="jsonl: one transaction per line with the API's field names; csv: the columns "
+        f"{', '.join(CSV_COLUMNS)} (default: csv if FILE ends in .csv, else jsonl)",
     )
     export.add_argument(
         "--resume",
@@ -218,8 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--ledger",
         metavar="LEDGER.csv",
         required=True,
-        help="columns reference, giftcard_uuid, shop_uuid, amount_in_cents, created_at "
-        "(ISO 8601; no zone = UTC)",
+        help=f"columns {', '.join(LEDGER_COLUMNS)} (created_at in ISO 8601; no zone = UTC)",
     )
     rec.add_argument(
         "--transactions",
@@ -231,8 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="REPORT.csv",
         required=True,
-        help="the report: status, reference, transaction_id, transaction_uuid, giftcard_uuid, "
-        "shop_uuid, amount_in_cents, created_at",
+        help=f"the report: {', '.join(REPORT_COLUMNS)}",
     )
     rec.add_argument(
         "--tolerance",
@@ -299,6 +299,13 @@ def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _cause(error: BaseException) -> str:
+    """What went wrong, in one line; a refused token says where the token comes from."""
+    if isinstance(error, AuthenticationError):
+        return f"authentication failed, check {TOKEN_ENV} ({_one_line(error)})"
+    return _one_line(error)
+
+
 class _Progress:
     """Counts rows for the summary; draws a tqdm bar when stderr is a terminal."""
 
@@ -354,13 +361,8 @@ async def _export(
                 job_id=job_id,
             )
         except (LeatError, OSError) as exc:
-            progress.close()
             stats = client.stats
-            cause = (
-                f"authentication failed, check {TOKEN_ENV} ({_one_line(exc)})"
-                if isinstance(exc, AuthenticationError)
-                else _one_line(exc)
-            )
+            cause = _cause(exc)
             again = (
                 "; run the same command with --resume to continue"
                 if checkpoint_path(target).exists()
@@ -432,9 +434,8 @@ async def _fetch_and_reconcile(
             return await reconcile_to_csv_async(ledger, pager, target, tolerance=args.tolerance)
         except LeatError as exc:
             if isinstance(exc, AuthenticationError):
-                cause = f"authentication failed, check {TOKEN_ENV} ({_one_line(exc)})"
-                raise _Failed(cause) from None
-            raise _Failed(f"fetching the transactions failed: {_one_line(exc)}") from None
+                raise _Failed(_cause(exc)) from None
+            raise _Failed(f"fetching the transactions failed: {_cause(exc)}") from None
 
 
 def _print_summary(summary: ReconcileSummary, report: Path) -> None:

@@ -43,6 +43,7 @@ from typing import Any, Final, Literal, NamedTuple
 import attrs
 
 from . import GiftcardTransaction
+from ._export_files import partial_path
 from ._ledger import LEDGER_COLUMNS, InputError, LedgerRow, read_export, read_ledger
 from ._matching import EXACT_LIMIT, match_times
 
@@ -392,7 +393,7 @@ class _ReportFile:
     ) -> None:
         self._rec = Reconciler(ledger_rows, tolerance=tolerance, keep_matches=False)
         self._target = Path(path)
-        self._tmp = self._target.with_name(self._target.name + ".partial")
+        self._tmp = partial_path(self._target)
 
     def __enter__(self) -> _ReportFile:
         self._file = open(self._tmp, "w", newline="", encoding="utf-8")
