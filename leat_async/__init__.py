@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from ._client import DEFAULT_BASE_URL, LeatClient
 from ._convert import transaction_from_json
-from ._dispatch import Event, Stats
 from ._errors import (
     AuthenticationError,
     GiftcardExpiredError,
@@ -39,6 +38,7 @@ from ._errors import (
     ShopNotFoundError,
     TransactionNotFoundError,
 )
+from ._events import Event, EventKind, Stats
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._pacing import LocalRateState, RateState
 from ._pagination import Pager, Position
@@ -66,6 +66,7 @@ __all__ = [
     "CardRef",
     "CreatedAt",
     "Event",
+    "EventKind",
     "GiftcardExpiredError",
     "GiftcardNotFoundError",
     "GiftcardNotIncrementableError",

@@ -9,7 +9,8 @@ from typing import Self
 
 import aiohttp
 
-from ._dispatch import Dispatcher, Event, Stats
+from ._dispatch import Dispatcher, Timeouts
+from ._events import Event, Stats
 from ._pacing import LocalRateState, RateState
 from ._retry import RetryPolicy
 from ._version import __version__
@@ -20,6 +21,9 @@ __all__ = ["DEFAULT_BASE_URL", "LeatClient"]
 
 DEFAULT_BASE_URL = "https://api.piggy.eu"
 DEFAULT_TIMEOUT = 30.0
+#: Seconds after sending during which a lost create or reverse may still land (PHP keeps
+#: running after a disconnect; proxies allow about a minute).
+DEFAULT_LANDING_HORIZON = 60.0
 
 
 def _check_token(token: object) -> str:
@@ -30,14 +34,6 @@ def _check_token(token: object) -> str:
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in token):
         raise ValueError("token must not contain whitespace or control characters")
     return token
-
-
-def _check_timeout(timeout: float | aiohttp.ClientTimeout) -> aiohttp.ClientTimeout:
-    if isinstance(timeout, aiohttp.ClientTimeout):
-        return timeout
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
-        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    return aiohttp.ClientTimeout(total=float(timeout))
 
 
 def _check_positive(value: object, name: str, *, optional: bool = False) -> int | None:
@@ -57,6 +53,14 @@ class LeatClient:
             tx = await client.giftcard_transactions.get(uuid)
 
     The token never appears in ``repr``, ``str``, exceptions or logs.
+
+    ``timeout``: seconds per attempt (or an ``aiohttp.ClientTimeout``); opening a connection
+    gets at most 10 s and at most half of it, so a connection that is never opened is told
+    apart from an answer that never came. ``landing_horizon``: seconds after sending during
+    which a create or reverse whose answer was lost may still land (``OutcomeUnknownError
+    .deadline``; ``recover()`` waits that long before it answers ``None``). ``trust_env``: the
+    client's own session reads ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``~/.netrc`` (aiohttp's
+    option of that name; off by default as in aiohttp); ignored for a borrowed ``session``.
     """
 
     def __init__(
@@ -71,6 +75,8 @@ class LeatClient:
         timeout: float | aiohttp.ClientTimeout = DEFAULT_TIMEOUT,
         rate_state: RateState | None = None,
         on_event: Callable[[Event], None] | None = None,
+        landing_horizon: float = DEFAULT_LANDING_HORIZON,
+        trust_env: bool = False,
     ) -> None:
         token = _check_token(token)
         self._base_url = check_base_url(base_url)
@@ -81,6 +87,11 @@ class LeatClient:
             raise TypeError("retry must be a leat_async.RetryPolicy")
         if session is not None and not isinstance(session, aiohttp.ClientSession):
             raise TypeError("session must be an aiohttp.ClientSession")
+        if isinstance(landing_horizon, bool) or not isinstance(landing_horizon, int | float):
+            raise TypeError("landing_horizon must be a number of seconds")
+        if not 0 <= landing_horizon < float("inf"):
+            raise ValueError(f"landing_horizon must be >= 0 seconds, got {landing_horizon!r}")
+        self._trust_env = bool(trust_env)
         self._borrowed = session
         self._owned: aiohttp.ClientSession | None = None
         self._closed = False
@@ -100,7 +111,8 @@ class LeatClient:
             rate_limit=self._rate_limit,
             rate_state=self._rate_state,
             retry=retry if retry is not None else RetryPolicy(),
-            timeout=_check_timeout(timeout),
+            timeouts=Timeouts.of(timeout),
+            landing_horizon=float(landing_horizon),
             on_event=on_event,
         )
         self.giftcard_transactions = GiftcardTransactions(self._dispatcher, prefetch=concurrency)
@@ -112,7 +124,7 @@ class LeatClient:
             return self._borrowed
         if self._owned is None:
             connector = aiohttp.TCPConnector(limit=max(self._concurrency, 10))
-            self._owned = aiohttp.ClientSession(connector=connector)
+            self._owned = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
         return self._owned
 
     @property
@@ -121,11 +133,16 @@ class LeatClient:
 
     @property
     def stats(self) -> Stats:
-        """Counters: requests, retries, pauses, 429s, outcome-unknown errors."""
+        """Counters: requests, retries, pauses, 429s, outcome-unknown errors, orphans."""
         return self._dispatcher.stats
 
     async def aclose(self) -> None:
-        """Close the client's own session (a borrowed one is left open)."""
+        """Close the client's own session (a borrowed one is left open).
+
+        Creates and reverses still under way (those whose callers were cancelled included)
+        are waited for first: their outcome is never lost.
+        """
+        await self._dispatcher.money.drain()
         self._closed = True
         owned, self._owned = self._owned, None
         if owned is not None:

@@ -1,7 +1,12 @@
-"""The one place that sends: concurrency and rate gates, retries, pauses.
+"""The one place that sends: concurrency and rate gates, retries, pauses, deadlines.
 
-This is the only module that uses aiohttp's client. aiohttp's exceptions are translated here,
-once, into a :class:`~leat_async._retry.Failure` and then into leat-async's errors.
+Each attempt goes through :func:`~leat_async._transport.exchange` (the only code that uses
+aiohttp's client); what it came to becomes data or one of leat-async's errors here. Whether a
+request was processed is decided by :func:`~leat_async._wire.processed` alone.
+
+Creates and reverses (non-idempotent requests) run in a task of their own: when their caller is
+cancelled after the request may have left, the task finishes in the background and its outcome
+is reported (see :mod:`~leat_async._money`) instead of being lost.
 """
 
 from __future__ import annotations
@@ -10,11 +15,10 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-import aiohttp
 import attrs
 from yarl import URL
 
@@ -25,40 +29,25 @@ from ._errors import (
     LeatTimeoutError,
     OutcomeUnknownError,
 )
+from ._events import Event, EventKind, Stats, emit
+from ._money import MoneyTasks
 from ._pacing import RateState
-from ._retry import Failure, RetryBudget, RetryPolicy, next_delay
-from ._wire import Answer, Request, classify, server_date
+from ._retry import RetryBudget, RetryPolicy
+from ._transport import Outcome, Timeouts, exchange
+from ._wire import Failure, Processed, Request, server_date
 
-__all__ = ["Dispatcher", "Event", "Reply", "Stats"]
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["Dispatcher", "Reply", "Timeouts"]
 
 log = logging.getLogger("leat_async")
 T = TypeVar("T")
 
-#: Added to a lost request's deadline before ``recover`` may conclude it never landed.
-RECOVERY_MARGIN = 5.0
-
-
-@attrs.define
-class Stats:
-    """Counters a user can read from ``client.stats``."""
-
-    requests: int = 0
-    retries: int = 0
-    pauses: int = 0
-    rate_limited: int = 0
-    outcome_unknown: int = 0
-
-
-@attrs.frozen
-class Event:
-    """Passed to ``LeatClient(on_event=...)`` on every retry and pause."""
-
-    kind: str  # "retry" or "pause"
-    method: str
-    path: str
-    attempt: int
-    delay: float
-    cause: str
+#: An admission older than this when the request finally goes is taken again (the cap counts
+#: sends, not admissions: a blocked loop must not bunch admitted requests together).
+STALE_ADMISSION = 0.025
+_RESTAMPS = 3  # ... but a slow shared home (Redis far away) is not asked forever
 
 
 @attrs.frozen
@@ -72,22 +61,29 @@ class Reply(Generic[T]):
         return server_date(self.date_header)
 
 
-@attrs.frozen
-class _Attempt:
-    """What one attempt came to: an answer, or a failure before any answer."""
+@attrs.define
+class _Call:
+    """One call of ``send``: what it sends, and how far it may still go."""
 
-    answer: Answer | None = None
-    failure: Failure | None = None
-    cause: str = ""
-    date_header: str | None = None
-    sent_at: datetime | None = None
+    request: Request
+    body: bytes | None
+    timeouts: Timeouts
+    deadline: float  # on the loop's clock
+    policy_deadline: float
+    may_have_left: bool = False  # an attempt is out whose request may reach the server
 
+    def left(self) -> float:
+        return self.deadline - asyncio.get_running_loop().time()
 
-def _attempt_seconds(timeout: aiohttp.ClientTimeout) -> float:
-    if timeout.total is not None:
-        return timeout.total
-    parts = [t for t in (timeout.connect, timeout.sock_connect, timeout.sock_read) if t]
-    return sum(parts) if parts else 300.0
+    def too_late(self, waiting_for: str, attempts: int) -> LeatTimeoutError:
+        more = "nothing was sent" if attempts == 0 else "nothing more was sent"
+        return LeatTimeoutError(
+            f"gave up: the retry deadline of {self.policy_deadline:g} s passed while waiting "
+            f"for {waiting_for}; {more}",
+            method=self.request.method,
+            path=self.request.path,
+            attempts=max(attempts, 1),
+        )
 
 
 class Dispatcher:
@@ -101,7 +97,8 @@ class Dispatcher:
         rate_limit: int | None,
         rate_state: RateState,
         retry: RetryPolicy,
-        timeout: aiohttp.ClientTimeout,
+        timeouts: Timeouts,
+        landing_horizon: float,
         on_event: Callable[[Event], None] | None = None,
     ) -> None:
         self._session = session
@@ -111,189 +108,253 @@ class Dispatcher:
         self._rate_limit = rate_limit
         self._state = rate_state
         self._policy = retry
-        self._timeout = timeout
+        self._timeouts = timeouts
+        self._horizon = landing_horizon
         self._on_event = on_event
         self._budget = RetryBudget(ratio=retry.budget_ratio, capacity=retry.budget_min)
         self._inflight = 0
         self.stats = Stats()
+        self.money = MoneyTasks(self.stats, on_event)
 
-    @property
-    def attempt_seconds(self) -> float:
-        return _attempt_seconds(self._timeout)
+    def timeouts(self, timeout: float | None) -> Timeouts:
+        """The client's attempt timeouts, or a call's own (``ValueError`` if bad)."""
+        return self._timeouts if timeout is None else Timeouts.of(timeout)
 
-    async def send(self, request: Request, parse: Callable[[Any], T]) -> Reply[T]:
-        """Send ``request`` under every gate; retry as the policy allows; parse the data."""
-        policy = self._policy
-        started = time.monotonic()
+    async def send(
+        self, request: Request, parse: Callable[[Any], T], *, timeout: float | None = None
+    ) -> Reply[T]:
+        """Send ``request`` under every gate; retry as the policy allows; parse the data.
+
+        ``timeout``: seconds per attempt for this call. Arguments that cannot be sent raise
+        ``ValueError`` before anything is counted or sent.
+        """
+        body = request.encoded_body()
+        call = _Call(
+            request,
+            body,
+            self.timeouts(timeout),
+            deadline=asyncio.get_running_loop().time() + self._policy.deadline,
+            policy_deadline=self._policy.deadline,
+        )
+        if request.idempotent:
+            return await self._run(call, parse)
+        return await self.money.run(request, self._run(call, parse), lambda: call.may_have_left)
+
+    async def _run(self, call: _Call, parse: Callable[[Any], T]) -> Reply[T]:
+        request, policy = call.request, self._policy
         self._budget.on_request()
         attempt = 0
         while True:
             attempt += 1
-            result = await self._attempt(request)
-            answer = result.answer
+            outcome = await self._attempt(call, attempt)
+            answer = outcome.answer
             if answer is not None and answer.error is None:
-                return self._parsed(request, result, parse, attempt)
-            retry_after = _pause_for(answer)
-            if not self._may_retry(request, result, retry_after, attempt):
-                raise self._final_error(request, result, attempt)
-            elapsed = time.monotonic() - started
-            if retry_after is not None:
-                if elapsed + retry_after > policy.deadline:
-                    raise self._final_error(request, result, attempt)
+                return self._parsed(call, outcome, parse, attempt)
+            pause = answer.pause if answer is not None else None
+            if not self._may_retry(request, outcome, pause, attempt):
+                raise self._final_error(call, outcome, attempt)
+            if pause is not None:
+                if pause > call.left():
+                    raise self._final_error(call, outcome, attempt)
                 # the whole client waits exactly what the server asked (the state learns the
                 # server's window from it); this request adds its own jitter on top
-                await self._pause(request, result, attempt, retry_after)
-                delay = random.uniform(0, min(0.25, retry_after / 10))
+                await self._state.pause(pause)
+                self.stats.pauses += 1
+                self._event("pause", request, attempt, delay=pause, cause=outcome.short())
+                delay = random.uniform(0, min(0.25, pause / 10))
             else:
-                backoff = next_delay(policy, retry=attempt, retry_after=None, elapsed=elapsed)
-                if backoff is None:
-                    raise self._final_error(request, result, attempt)
-                delay = backoff
+                delay = policy.backoff(attempt)
+                if delay > call.left():
+                    raise self._final_error(call, outcome, attempt)
             self.stats.retries += 1
-            self._emit("retry", request, attempt, delay, self._cause(result))
+            self._event("retry", request, attempt, delay=delay, cause=outcome.short())
+            log.info(
+                "retry %s %s: %s after attempt %d, waiting %.2f s",
+                request.method,
+                request.path,
+                outcome.short(),
+                attempt,
+                delay,
+            )
             await asyncio.sleep(delay)
 
     def _may_retry(
-        self, request: Request, result: _Attempt, retry_after: float | None, attempt: int
+        self, request: Request, outcome: Outcome, pause: float | None, attempt: int
     ) -> bool:
         policy = self._policy
         if attempt >= policy.max_attempts:
             return False
-        status = result.answer.status if result.answer is not None else None
+        status = outcome.answer.status if outcome.answer is not None else None
         if not policy.may_retry(
             idempotent=request.idempotent,
-            failure=result.failure or Failure.STATUS,
+            failure=outcome.failure or Failure.STATUS,
             status=status,
-            retry_after=retry_after,
+            retry_after=outcome.answer.rate.retry_after if outcome.answer is not None else None,
         ):
             return False
-        if retry_after is not None:
-            return retry_after <= policy.max_pause  # a longer wait is the caller's decision
+        if pause is not None:
+            return pause <= policy.max_pause  # a longer wait is the caller's decision
         return self._budget.try_spend()
 
-    async def _pause(self, request: Request, result: _Attempt, attempt: int, delay: float) -> None:
-        """A 429 or maintenance answer holds back every request of this client, not just one."""
-        await self._state.pause(delay)
-        self.stats.pauses += 1
-        self._emit("pause", request, attempt, delay, self._cause(result))
+    # -- one attempt -----------------------------------------------------------------------
 
-    def _emit(self, kind: str, request: Request, attempt: int, delay: float, cause: str) -> None:
-        log.info(
-            "%s %s %s: %s after attempt %d, waiting %.2f s",
-            kind,
-            request.method,
-            request.path,
-            cause,
-            attempt,
-            delay,
-        )
-        if self._on_event is not None:
-            self._on_event(Event(kind, request.method, request.path, attempt, delay, cause))
-
-    @staticmethod
-    def _cause(result: _Attempt) -> str:
-        if result.answer is not None:
-            return f"HTTP {result.answer.status}"
-        return result.cause
-
-    async def _admit(self) -> float:
-        """Wait until the rate state lets one more request go; return the admission time."""
-        while True:
-            wait, now = await self._state.admit(
-                rate_limit=self._rate_limit, inflight=self._inflight
-            )
-            if wait <= 0:
-                return now
-            await asyncio.sleep(wait)
-
-    async def _attempt(self, request: Request) -> _Attempt:
-        async with self._slots:
-            admitted = await self._admit()
+    async def _attempt(self, call: _Call, attempt: int) -> Outcome:
+        try:
+            async with asyncio.timeout(call.left()):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise call.too_late("a free slot (max_concurrency)", attempt - 1) from None
+        try:
+            admitted = await self._admit(call, attempt)
             self._inflight += 1
-            self.stats.requests += 1
             try:
-                result = await self._exchange(request)
+                outcome = await self._exchange(call, attempt)
             finally:
                 self._inflight -= 1
-            if result.failure is Failure.CONNECT:
+            if outcome.failure is Failure.CONNECT:
                 await self._state.unsend(admitted)
-            elif result.answer is not None:
-                if result.answer.status == 429:
+            elif outcome.answer is not None:
+                if outcome.answer.status == 429:
                     self.stats.rate_limited += 1
                 await self._state.on_answer(
-                    result.answer.rate, sent_at=admitted, others=self._inflight
+                    outcome.answer.rate, sent_at=admitted, others=self._inflight
                 )
-            return result
+            return outcome
+        finally:
+            self._slots.release()
 
-    async def _exchange(self, request: Request) -> _Attempt:
-        url = request.url(self._base)
-        body = request.encoded_body()
-        headers = self._headers if body is None else {**self._headers, **_JSON}
-        sent_at = datetime.now(UTC)
-        try:
-            async with self._session().request(
+    async def _admit(self, call: _Call, attempt: int) -> float:
+        """Wait until the rate state lets this attempt go; return its stamp (the state's clock).
+
+        The stamp must be the moment of sending: an admission that waited on the loop (a
+        blocked loop, a slow hook, a far-away Redis) is given back and taken again.
+        """
+        loop = asyncio.get_running_loop()
+        restamps = 0
+        while True:
+            asked = loop.time()
+            wait, at = await self._state.admit(rate_limit=self._rate_limit, inflight=self._inflight)
+            if wait > 0:
+                if wait > call.left():
+                    raise call.too_late("the rate limit", attempt - 1)
+                await asyncio.sleep(wait)
+                continue
+            if restamps == 0:
+                self._event("request", call.request, attempt)
+            if loop.time() - asked <= STALE_ADMISSION or restamps >= _RESTAMPS:
+                return at
+            restamps += 1
+            await self._state.unsend(at)
+
+    async def _exchange(self, call: _Call, attempt: int) -> Outcome:
+        request = call.request
+        headers = self._headers if call.body is None else {**self._headers, **_JSON}
+        self.stats.requests += 1
+        started = time.perf_counter()
+        call.may_have_left = True
+        outcome = await exchange(
+            self._session(),
+            request,
+            url=request.url(self._base),
+            body=call.body,
+            headers=headers,
+            timeout=call.timeouts.within(call.left()),
+        )
+        if outcome.processed is Processed.NO:
+            call.may_have_left = False  # refused or never sent: nothing is pending
+        self._answered(request, attempt, outcome, time.perf_counter() - started)
+        return outcome
+
+    def _answered(self, request: Request, attempt: int, outcome: Outcome, elapsed: float) -> None:
+        """One DEBUG line and one ``response`` event per attempt (never the token)."""
+        status = outcome.answer.status if outcome.answer is not None else None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s attempt %d: %s in %.3f s",
                 request.method,
-                url,
-                data=body,
-                headers=headers,
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as resp:
-                raw = await resp.read()
-                status, resp_headers = resp.status, resp.headers
-        except aiohttp.ClientConnectorError as exc:  # DNS, refused: nothing was sent
-            return _Attempt(failure=Failure.CONNECT, cause=_describe(exc), sent_at=sent_at)
-        except aiohttp.ConnectionTimeoutError as exc:  # no connection within the connect timeout
-            return _Attempt(failure=Failure.CONNECT, cause=_describe(exc), sent_at=sent_at)
-        except TimeoutError as exc:
-            return _Attempt(failure=Failure.TIMEOUT, cause=_describe(exc), sent_at=sent_at)
-        except (aiohttp.ClientError, OSError) as exc:
-            return _Attempt(failure=Failure.DISCONNECTED, cause=_describe(exc), sent_at=sent_at)
-        answer = classify(status, resp_headers, raw, request=request, now=datetime.now(UTC))
-        return _Attempt(answer=answer, date_header=resp_headers.get("Date"), sent_at=sent_at)
+                request.path,
+                attempt,
+                outcome.short(),
+                elapsed,
+            )
+        if self._on_event is not None:
+            emit(
+                self._on_event,
+                Event(
+                    "response",
+                    request.method,
+                    request.path,
+                    attempt,
+                    cause=outcome.short(),
+                    status=status,
+                    elapsed=elapsed,
+                ),
+            )
+
+    def _event(
+        self,
+        kind: EventKind,
+        request: Request,
+        attempt: int,
+        *,
+        delay: float = 0.0,
+        cause: str = "",
+    ) -> None:
+        if self._on_event is not None:
+            emit(self._on_event, Event(kind, request.method, request.path, attempt, delay, cause))
+
+    # -- results and errors ----------------------------------------------------------------
 
     def _parsed(
-        self, request: Request, result: _Attempt, parse: Callable[[Any], T], attempts: int
+        self, call: _Call, outcome: Outcome, parse: Callable[[Any], T], attempts: int
     ) -> Reply[T]:
-        assert result.answer is not None
+        answer = outcome.answer
+        assert answer is not None
         try:
-            value = parse(result.answer.data)
-        except ValueError as exc:
-            if not request.idempotent:
-                raise self._unknown(request, result, attempts, f"unusable answer: {exc}") from None
+            value = parse(answer.data)
+        except Exception as exc:  # whatever the answer held: ours to explain, never to leak
+            cause = f"HTTP {answer.status} answer is not what the API documents: {exc}"
+            if not call.request.idempotent:
+                raise self._unknown(call, outcome, attempts, cause) from None
             raise LeatAPIError(
-                f"HTTP {result.answer.status} answer is not what the API documents: {exc}",
-                status=result.answer.status,
+                cause,
+                status=answer.status,
+                method=call.request.method,
+                path=call.request.path,
+                attempts=attempts,
+            ) from None
+        return Reply(value, outcome.date_header)
+
+    def _final_error(self, call: _Call, outcome: Outcome, attempts: int) -> LeatError:
+        request = call.request
+        known = request.idempotent or outcome.processed is Processed.NO
+        if outcome.answer is not None and outcome.answer.error is not None and known:
+            error = outcome.answer.error
+            error.attempts = attempts
+            return error
+        if outcome.answer is None and known:
+            cls = LeatTimeoutError if outcome.failure is Failure.TIMEOUT else LeatConnectionError
+            unsent = "; nothing was sent" if outcome.failure is Failure.CONNECT else ""
+            return cls(
+                f"{outcome.cause}{unsent}",
                 method=request.method,
                 path=request.path,
                 attempts=attempts,
-            ) from None
-        return Reply(value, result.date_header)
-
-    def _final_error(self, request: Request, result: _Attempt, attempts: int) -> LeatError:
-        answer = result.answer
-        if answer is not None and answer.error is not None:
-            if request.idempotent or answer.refused:
-                error = answer.error
-                error.attempts = attempts
-                return error
-            return self._unknown(request, result, attempts, self._cause(result))
-        if result.failure is Failure.CONNECT or request.idempotent:
-            cls = LeatTimeoutError if result.failure is Failure.TIMEOUT else LeatConnectionError
-            return cls(
-                f"{result.cause}", method=request.method, path=request.path, attempts=attempts
             )
-        return self._unknown(request, result, attempts, result.cause)
+        return self._unknown(call, outcome, attempts, outcome.describe())
 
     def _unknown(
-        self, request: Request, result: _Attempt, attempts: int, cause: str
+        self, call: _Call, outcome: Outcome, attempts: int, cause: str
     ) -> OutcomeUnknownError:
         self.stats.outcome_unknown += 1
+        request = call.request
         now = datetime.now(UTC)
-        sent_at = result.sent_at or now
-        # it may land until its timeout runs out, and never sooner than the failure we saw
-        deadline = max(sent_at + timedelta(seconds=self.attempt_seconds), now)
-        status = result.answer.status if result.answer is not None else None
+        sent_at = outcome.sent_at or now
+        # the server may finish it long after we stopped waiting (PHP runs on after a
+        # disconnect; proxies allow about a minute), and never sooner than we saw it fail
+        landing = max(call.timeouts.total, self._horizon)
+        deadline = max(sent_at + timedelta(seconds=landing), now)
+        status = outcome.answer.status if outcome.answer is not None else None
         return OutcomeUnknownError(
             cause,
             operation=request.operation,
@@ -307,19 +368,4 @@ class Dispatcher:
         )
 
 
-_JSON = {"Content-Type": "application/json"}
-
-
-def _pause_for(answer: Answer | None) -> float | None:
-    """The wait a 429 or a maintenance 503 asks of the whole client (a 429 always asks one)."""
-    if answer is None or answer.status not in (429, 503):
-        return None
-    if answer.status == 429 and answer.rate.retry_after is None:
-        return 1.0
-    return answer.rate.retry_after
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
+_JSON: Mapping[str, str] = {"Content-Type": "application/json"}

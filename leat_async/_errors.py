@@ -22,7 +22,8 @@
     └── OutcomeUnknownError          a create/reverse that may or may not have happened
 
 Every error says what was sent (method and path, never the token), what came back and how many
-attempts were made.
+attempts were made. Every error pickles (for process pools and job queues): its state is its
+attributes, and the token is never one of them.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+
+from multidict import CIMultiDict, CIMultiDictProxy
 
 __all__ = [
     "AuthenticationError",
@@ -83,6 +86,27 @@ class LeatError(Exception):
     def __str__(self) -> str:
         return f"{self.message}{self._request_text()}"
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the constructors are keyword-only, which Exception's own pickling cannot call
+        return (_rebuild, (type(self), self.args, self._picklable_state()))
+
+    def _picklable_state(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+
+def _rebuild(cls: type[LeatError], args: tuple[Any, ...], state: dict[str, Any]) -> LeatError:
+    error = cls.__new__(cls)
+    error.args = args
+    error._restore(state)
+    return error
+
+
+#: Headers that carry a request identifier, in the order they are looked for.
+REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Correlation-Id", "X-Amzn-RequestId")
+
 
 def english(message: str) -> str:
     """Leat's messages are often "Dutch | English": keep the English half."""
@@ -101,6 +125,7 @@ class LeatAPIError(LeatError):
         status: int,
         code: int | None = None,
         errors: Mapping[str, Sequence[str]] | None = None,
+        headers: Mapping[str, str] | None = None,
         method: str | None = None,
         path: str | None = None,
         attempts: int = 1,
@@ -109,11 +134,32 @@ class LeatAPIError(LeatError):
         self.status = status
         self.code = code
         self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
+        #: the answer's headers (case-insensitive; empty when the error was not an answer)
+        self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers or {}))
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's identifier of the request, when it sent one (quote it to support)."""
+        for name in REQUEST_ID_HEADERS:
+            value = self.headers.get(name)
+            if value:
+                return value
+        return None
+
+    def _picklable_state(self) -> dict[str, Any]:
+        # a proxy of a multidict does not pickle: the pairs do
+        return {**self.__dict__, "headers": tuple(self.headers.items())}
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        headers = CIMultiDictProxy(CIMultiDict(state.get("headers", ())))
+        self.__dict__.update({**state, "headers": headers})
 
     def __str__(self) -> str:
         text = english(self.message) or "Leat API error"
         parts = [f"code {self.code}"] if self.code is not None else []
         parts.append(f"HTTP {self.status}")
+        if self.request_id is not None:
+            parts.append(f"request id {self.request_id}")
         details = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.errors.items())
         if details:
             text = f"{text} ({details})"
@@ -223,7 +269,9 @@ class OutcomeUnknownError(LeatError):
     """A create or reverse was sent, but no usable answer came back.
 
     The transaction may or may not exist. The request is never resent by the client; pass this
-    error to ``await client.giftcard_transactions.recover(error)`` to find out.
+    error to ``await client.giftcard_transactions.recover(error)`` to find out. ``.message``
+    names the real cause (a timeout, a dropped connection, a gateway's page, an unreadable
+    answer); ``.deadline`` is the moment after which the request can no longer land.
     """
 
     def __init__(
@@ -247,8 +295,8 @@ class OutcomeUnknownError(LeatError):
         self.status = status
 
     def __str__(self) -> str:
-        got = f"HTTP {self.status} without a Leat error body" if self.status else self.message
         return (
-            f"outcome of {self.operation} unknown: {got}; sent at {self.sent_at.isoformat()}, "
-            f"may still land until {self.deadline.isoformat()}; use recover(){self._request_text()}"
+            f"outcome of {self.operation} unknown: {self.message}; sent at "
+            f"{self.sent_at.isoformat()}, may still land until {self.deadline.isoformat()}; "
+            f"use recover(){self._request_text()}"
         )

@@ -37,11 +37,17 @@ def check_id(value: object, name: str, *, in_path: bool = False) -> str:
     return value
 
 
+#: JSON integers the API (PHP) and our encoders hold: signed 64 bits.
+_INT64 = 2**63
+
+
 def check_amount(value: object) -> int:
     if type(value) is not int:  # a bool is an int subclass, and not an amount
         raise TypeError(f"amount_in_cents must be an int, got {type(value).__name__}")
     if value == 0:
         raise ValueError("amount_in_cents must not be 0")
+    if not -_INT64 <= value < _INT64:
+        raise ValueError("amount_in_cents is beyond a 64-bit integer")
     return value
 
 
@@ -64,8 +70,22 @@ def check_custom_attributes(value: object) -> dict[str, Any] | None:
             )
         if isinstance(item, float) and not math.isfinite(item):
             raise ValueError(f"custom_attributes[{key!r}] must be a finite number")
+        if type(item) is int and not -_INT64 <= item < _INT64:
+            raise ValueError(f"custom_attributes[{key!r}] is beyond a 64-bit integer")
+        for text in (key, item):
+            if isinstance(text, str) and not _encodable(text):
+                raise ValueError(f"custom_attributes[{key!r:.40}] holds text that is not Unicode")
         out[key] = item
     return out
+
+
+def _encodable(text: str) -> bool:
+    """Lone surrogates cannot be sent as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def check_page(per_page: object, page: object) -> tuple[int, int]:

@@ -2,28 +2,21 @@
 
 A read (GET) is retried on connection errors, timeouts and the transient statuses, with capped
 exponential backoff and full jitter, within a number of attempts, an overall deadline and a retry
-budget. A create or reverse is resent only when the server provably did not process it: a 429, a
-503 maintenance answer with ``Retry-After``, or a connection that could not be opened.
+budget. A create or reverse is resent only when the server provably did not process it (see
+:func:`~leat_async._wire.processed`) and asked to be tried again: a 429, a 503 maintenance answer
+with ``Retry-After``, or a connection that could not be opened.
 """
 
 from __future__ import annotations
 
-import enum
 import random
 from collections.abc import Callable
 
 import attrs
 
+from ._wire import Failure, Processed, pause_asked, processed
+
 __all__ = ["Failure", "RetryBudget", "RetryPolicy", "next_delay"]
-
-
-class Failure(enum.Enum):
-    """How an attempt failed, as far as retrying is concerned."""
-
-    CONNECT = "could not connect"  # nothing was sent
-    TIMEOUT = "timed out"
-    DISCONNECTED = "connection lost"
-    STATUS = "error status"
 
 
 @attrs.frozen(kw_only=True)
@@ -33,7 +26,8 @@ class RetryPolicy:
     - ``max_attempts``: tries of one read, the first included (``1`` disables retries).
     - ``backoff_base`` / ``backoff_cap``: the n-th retry waits a random time in
       ``[0, min(cap, base * 2**(n-1))]`` (full jitter), or the server's ``Retry-After``.
-    - ``deadline``: seconds a call may spend in all, waits included.
+    - ``deadline``: seconds a call may spend in all: waits for a free slot, for the rate limit
+      and for pauses included, and each attempt's timeout is cut to the time left.
     - ``max_pause``: the longest 429 or maintenance wait the client sits out; a longer one raises
       ``RateLimitedError`` / ``ServiceUnavailableError`` at once.
     - ``retry_statuses``: the statuses that make a read try again.
@@ -63,16 +57,18 @@ class RetryPolicy:
         status: int | None = None,
         retry_after: float | None = None,
     ) -> bool:
-        """Whether this kind of failure may be tried again at all (attempts aside)."""
-        if failure is Failure.CONNECT:
-            return True
-        if failure is Failure.STATUS:
-            if status == 429:
-                return True  # refused unprocessed, for reads and writes alike
-            if status == 503 and retry_after is not None:
-                return True  # maintenance mode: nothing was processed
-            return idempotent and status in self.retry_statuses
-        return idempotent
+        """Whether this kind of failure may be tried again at all (attempts aside).
+
+        Money (``idempotent=False``) only when the request was provably not processed.
+        """
+        verdict = processed(failure=failure, status=status, retry_after=retry_after)
+        if not idempotent and verdict is not Processed.NO:
+            return False
+        if failure is Failure.CONNECT or pause_asked(status, retry_after) is not None:
+            return True  # nothing was sent, or the server asked to be tried again later
+        if not idempotent:
+            return False
+        return failure is not Failure.STATUS or status in self.retry_statuses
 
 
 def next_delay(

@@ -5,6 +5,7 @@ Everything here is a plain function of ``(status, headers, body)`` so it is test
 
 from __future__ import annotations
 
+import enum
 import ipaddress
 import json
 import math
@@ -21,13 +22,19 @@ from ._errors import LeatAPIError, RateLimitedError, api_error_class
 __all__ = [
     "API_PREFIX",
     "Answer",
+    "Failure",
+    "Processed",
     "RateInfo",
     "Request",
     "check_base_url",
     "classify",
+    "encode_json",
     "leat_error_body",
+    "parse_json",
     "parse_rate_info",
     "parse_retry_after",
+    "pause_asked",
+    "processed",
     "server_date",
 ]
 
@@ -42,7 +49,87 @@ except ImportError:  # pragma: no cover - depends on the environment
     _loads = json.loads
 
     def _dumps(value: Any) -> bytes:
-        return json.dumps(value, separators=(",", ":")).encode()
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in ``body``; ``ValueError`` naming the real cause for anything else.
+
+    Whatever the bytes hold (bad UTF-8, nesting deeper than the parser's stack, numbers out of
+    range), with or without orjson, the failure is a ``ValueError``: never a ``RecursionError``
+    or a parser's own exception type reaching the caller.
+    """
+    try:
+        return _loads(body)
+    except (ValueError, RecursionError, MemoryError, TypeError, OverflowError) as exc:
+        raise ValueError(_describe_failure(exc)) from None
+
+
+def encode_json(value: Any) -> bytes:
+    """``value`` as compact JSON; ``ValueError`` if it cannot be (too deep, out of range)."""
+    try:
+        return bytes(_dumps(value))
+    except (ValueError, RecursionError, TypeError, OverflowError) as exc:
+        raise ValueError(f"cannot be sent as JSON: {_describe_failure(exc)}") from None
+
+
+def _describe_failure(exc: BaseException) -> str:
+    text = str(exc).split("\n", 1)[0][:120]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class Failure(enum.Enum):
+    """How an attempt failed before or instead of a usable answer."""
+
+    CONNECT = "could not connect"  # the connection was never opened: nothing was sent
+    TIMEOUT = "timed out"
+    DISCONNECTED = "connection lost"
+    STATUS = "error status"
+
+
+class Processed(enum.Enum):
+    """Whether the server processed a request, as far as its answer (or silence) proves."""
+
+    NO = "provably not processed"
+    YES = "processed"
+    MAYBE = "may have been processed"
+
+
+def pause_asked(status: int | None, retry_after: float | None) -> float | None:
+    """The wait a 429 or a maintenance 503 asks of the whole client (a 429 always asks one)."""
+    if status == 429:
+        return 1.0 if retry_after is None else retry_after
+    if status == 503:
+        return retry_after
+    return None
+
+
+def processed(
+    *,
+    failure: Failure | None,
+    status: int | None = None,
+    leat_body: bool = False,
+    retry_after: float | None = None,
+) -> Processed:
+    """The one rule for "was this request processed?"; money is resent only on ``NO``.
+
+    ``NO``: the connection was never opened; a 401; an answer that asks the client to pause (a
+    429, a 503 maintenance answer with ``Retry-After``); a Leat error document (message *and*
+    numeric code) from the application itself. A gateway's 502/504 is never proof, whatever JSON
+    it carries: ``{"message": ...}`` is what proxies say too. ``YES``: a 2xx. Anything else
+    (a timeout, a dropped connection, any other answer) is ``MAYBE``.
+    """
+    if failure is Failure.CONNECT:
+        return Processed.NO
+    if failure in (Failure.TIMEOUT, Failure.DISCONNECTED) or status is None:
+        return Processed.MAYBE
+    if 200 <= status < 300:
+        return Processed.YES
+    if status == 401 or pause_asked(status, retry_after) is not None:
+        return Processed.NO
+    if leat_body and status not in (502, 504):
+        return Processed.NO
+    return Processed.MAYBE
 
 
 @attrs.frozen
@@ -72,7 +159,8 @@ class Request:
         return url.with_query(list(self.query)) if self.query else url
 
     def encoded_body(self) -> bytes | None:
-        return None if self.body is None else bytes(_dumps(self.body))
+        """The JSON body; ``ValueError`` (before anything is sent) when it cannot be encoded."""
+        return None if self.body is None else encode_json(self.body)
 
 
 @attrs.frozen
@@ -96,20 +184,24 @@ class Answer:
     leat_body: bool = False  # a Leat error document: a message *and* a numeric code
 
     @property
-    def refused(self) -> bool:
-        """The server provably did not process the request.
+    def processed(self) -> Processed:
+        """What this answer proves about the request (see :func:`processed`)."""
+        return processed(
+            failure=None if self.error is None else Failure.STATUS,
+            status=self.status,
+            leat_body=self.leat_body,
+            retry_after=self.rate.retry_after,
+        )
 
-        A Leat error document (``{"message", "code", ...}``) from the application itself, a
-        401, a 429, or a 503 maintenance answer with ``Retry-After``. A gateway's 502/504 is
-        never proof, whatever JSON it carries: ``{"message": "..."}`` is what proxies say too.
-        """
-        if self.error is None:
-            return False
-        if self.status in (401, 429):
-            return True
-        if self.status == 503 and self.rate.retry_after is not None:
-            return True
-        return self.leat_body and self.status not in (502, 504)
+    @property
+    def refused(self) -> bool:
+        """An error answer that proves the request was not processed."""
+        return self.error is not None and self.processed is Processed.NO
+
+    @property
+    def pause(self) -> float | None:
+        """The wait this answer asks of the whole client, if any."""
+        return pause_asked(self.status, self.rate.retry_after)
 
 
 def check_base_url(base_url: str) -> URL:
@@ -195,7 +287,7 @@ def parse_rate_info(headers: Mapping[str, str], now: datetime) -> RateInfo:
 def leat_error_body(body: bytes) -> dict[str, Any] | None:
     """The body as a Leat error document (a JSON object with a str ``message``), else ``None``."""
     try:
-        doc = _loads(body)
+        doc = parse_json(body)
     except ValueError:
         return None
     if isinstance(doc, dict) and isinstance(doc.get("message"), str):
@@ -225,14 +317,21 @@ def classify(
     attempts: int = 1,
 ) -> Answer:
     """Turn one HTTP answer into data or a typed error."""
-    where: dict[str, Any] = {"method": request.method, "path": request.path, "attempts": attempts}
+    where: dict[str, Any] = {
+        "method": request.method,
+        "path": request.path,
+        "attempts": attempts,
+        "headers": headers,
+    }
     rate = parse_rate_info(headers, now)
     if 200 <= status < 300:
         try:
-            doc = _loads(body)
-        except ValueError:
+            doc = parse_json(body)
+        except ValueError as exc:
             err = LeatAPIError(
-                f"HTTP {status} answer is not JSON ({_snippet(body)})", status=status, **where
+                f"HTTP {status} answer is not JSON ({exc}; {_snippet(body)})",
+                status=status,
+                **where,
             )
             return Answer(status, error=err, rate=rate)
         if not isinstance(doc, dict) or "data" not in doc:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ._convert import structure
-from ._dispatch import RECOVERY_MARGIN, Reply
+from ._dispatch import Reply
 from ._errors import OutcomeUnknownError
 from ._models import GiftcardTransaction, Page
 from ._pagination import Pager
@@ -22,6 +19,7 @@ from ._params import (
     check_page,
     check_sort,
 )
+from ._recovery import Claims, Recovery
 from ._wire import Request, query_pairs
 
 if TYPE_CHECKING:
@@ -29,11 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["GiftcardTransactions"]
 
-log = logging.getLogger("leat_async")
-
 _PATH = "/giftcard-transactions"
-#: Server and client clocks, and a second-resolution created_at, blur the send time this much.
-_CLOCK_SLACK = timedelta(seconds=5)
+#: Seconds ``recover()`` goes on looking past a lost request's deadline (clock granularity).
+RECOVERY_MARGIN = 2.0
 
 
 def _one(doc: Any) -> GiftcardTransaction:
@@ -45,19 +41,23 @@ def _page(doc: Any) -> Page:
 
 
 class GiftcardTransactions:
-    """The four calls of the giftcard-transactions API, and ``recover``."""
+    """The four calls of the giftcard-transactions API, and ``recover``.
+
+    ``timeout=``: seconds per attempt for this call, instead of the client's.
+    """
 
     def __init__(self, dispatcher: Dispatcher, *, prefetch: int) -> None:
         self._dispatch = dispatcher
         self._prefetch = prefetch
-        # uuids this client has accounted for (made, or recovered for one lost request):
-        # recover() never hands out one of them for another lost request
-        self._made: OrderedDict[str, str] = OrderedDict()
+        self._claims = Claims()
+        self._recovery = Recovery(
+            claims=self._claims, money=dispatcher.money, window=self._latest, get=self.get
+        )
 
-    async def get(self, uuid: str) -> GiftcardTransaction:
+    async def get(self, uuid: str, *, timeout: float | None = None) -> GiftcardTransaction:
         uuid = check_id(uuid, "uuid", in_path=True)
         request = Request("GET", f"{_PATH}/{uuid}", operation="get", subject=uuid)
-        return (await self._dispatch.send(request, _one)).value
+        return (await self._dispatch.send(request, _one, timeout=timeout)).value
 
     async def create(
         self,
@@ -66,6 +66,7 @@ class GiftcardTransactions:
         amount_in_cents: int,
         shop_uuid: str,
         custom_attributes: Mapping[str, str | int | float | bool | None] | None = None,
+        timeout: float | None = None,
     ) -> GiftcardTransaction:
         """Credit (positive) or debit (negative) a giftcard. Never sent twice.
 
@@ -80,13 +81,18 @@ class GiftcardTransactions:
         if attributes is not None:
             body["custom_attributes"] = attributes
         request = Request("POST", _PATH, body=body, operation="create")
-        return self._remember((await self._dispatch.send(request, _one)).value)
+        return (await self._dispatch.send(request, self._made, timeout=timeout)).value
 
-    async def reverse(self, uuid: str) -> GiftcardTransaction:
+    async def reverse(self, uuid: str, *, timeout: float | None = None) -> GiftcardTransaction:
         """Reverse a transaction; returns the new, reversing transaction. Never sent twice."""
         uuid = check_id(uuid, "uuid", in_path=True)
         request = Request("POST", f"{_PATH}/{uuid}/reverse", operation="reverse", subject=uuid)
-        return self._remember((await self._dispatch.send(request, _one)).value)
+        return (await self._dispatch.send(request, self._made, timeout=timeout)).value
+
+    def _made(self, doc: Any) -> GiftcardTransaction:
+        """A transaction this client made: claimed as its answer is read (in the request's
+        own task, so even a create whose caller was cancelled claims what it made)."""
+        return self._claims.claim(_one(doc))
 
     def list(
         self,
@@ -139,59 +145,26 @@ class GiftcardTransactions:
         )
 
     async def recover(
-        self, error: OutcomeUnknownError, *, margin: float = RECOVERY_MARGIN
+        self,
+        error: OutcomeUnknownError,
+        *,
+        wait: bool = True,
+        margin: float = RECOVERY_MARGIN,
     ) -> GiftcardTransaction | None:
         """Find what a lost ``create`` or ``reverse`` did.
 
-        Returns the transaction it made, or ``None`` when it made none. Never answers ``None``
-        while the lost request could still land: it first waits out the request's deadline
-        (send time plus its timeout) plus ``margin`` seconds.
+        Returns the transaction it made, or ``None`` when it made none. It never answers
+        ``None`` while the lost request could still land (until ``error.deadline`` plus
+        ``margin`` seconds): it searches again and again until then, and returns as soon as it
+        finds the transaction. It never gives one transaction to two lost requests, nor one
+        that a create or reverse of this client still under way is about to return.
+
+        ``wait=False``: search once and answer at once: the transaction; ``None`` when the
+        deadline has passed; otherwise the ``OutcomeUnknownError`` is raised again (still
+        unknown), so that a web handler can answer now and let a background job finish.
+        Works for an error unpickled in another process or client too.
         """
-        if not isinstance(error, OutcomeUnknownError):
-            raise TypeError("recover() takes the OutcomeUnknownError of a create or reverse")
-        margin = max(0.0, margin)
-        card, shop, amount = await self._what_was_asked(error)
-        found = await self._search(error, card, shop, amount, margin)
-        if found is not None:
-            return found
-        wait = (error.deadline - datetime.now(UTC)).total_seconds() + margin
-        if wait > 0:
-            log.info("recover: waiting %.1f s for the lost %s to land", wait, error.operation)
-            await asyncio.sleep(wait)
-        return await self._search(error, card, shop, amount, margin)
-
-    async def _what_was_asked(self, error: OutcomeUnknownError) -> tuple[str, str, int]:
-        if error.operation == "create":
-            sent = error.sent
-            return sent["giftcard_uuid"], sent["shop_uuid"], sent["amount_in_cents"]
-        if error.operation == "reverse":
-            original = await self.get(error.sent["uuid"])
-            if original.card.uuid is None or original.shop.uuid is None:
-                raise ValueError("the reversed transaction's card or shop has no uuid to match on")
-            return original.card.uuid, original.shop.uuid, -original.amount_in_cents
-        raise ValueError(f"recover() handles create and reverse, not {error.operation!r}")
-
-    async def _search(
-        self, error: OutcomeUnknownError, card: str, shop: str, amount: int, margin: float
-    ) -> GiftcardTransaction | None:
-        key = f"{error.operation} {error.path} {error.sent_at.isoformat()}"
-        # wherever the lost request could have landed: from its sending to the end of the wait
-        window = CreatedAt(
-            gte=(error.sent_at - _CLOCK_SLACK).replace(microsecond=0),
-            lte=error.deadline + _CLOCK_SLACK + timedelta(seconds=margin),
-        )
-        matches = [
-            tx
-            async for tx in self._latest(shop, window)
-            if tx.card.uuid == card
-            and tx.amount_in_cents == amount
-            and self._made.get(tx.uuid or "", key) == key
-        ]
-        if not matches:
-            return None
-        if len(matches) > 1:
-            log.warning("recover: %d transactions match the lost request; the first", len(matches))
-        return self._remember(matches[0], key)
+        return await self._recovery.recover(error, wait=wait, margin=margin)
 
     async def _latest(self, shop: str, window: CreatedAt) -> AsyncIterator[GiftcardTransaction]:
         """The window's rows as they are now, the current second included (no snapshot)."""
@@ -201,10 +174,3 @@ class GiftcardTransactions:
             for tx in page.data:
                 yield tx
             number, last = number + 1, page.meta.last_page
-
-    def _remember(self, tx: GiftcardTransaction, key: str = "") -> GiftcardTransaction:
-        if tx.uuid is not None:
-            self._made[tx.uuid] = key
-            while len(self._made) > 10_000:
-                self._made.popitem(last=False)
-        return tx

@@ -188,7 +188,7 @@ async def test_recover_finds_a_charge_whose_answer_was_lost(
 async def test_recover_says_none_only_after_the_deadline(
     fake: FakeLeat, card: Any, shop: Any
 ) -> None:
-    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.3) as client:
+    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.3, landing_horizon=0.5) as client:
         await charge(client, card, shop)  # an identical earlier charge by this client
         fake.add_fault(Fault(method="POST", drop=True, when="before"))
         with pytest.raises(la.OutcomeUnknownError) as info:
@@ -202,7 +202,7 @@ async def test_recover_waits_for_a_request_that_lands_late(
     fake: FakeLeat, card: Any, shop: Any
 ) -> None:
     fake.add_fault(Fault(method="POST", delay=0.8))  # held 0.8 s before it is processed
-    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.3) as client:
+    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.3, landing_horizon=1.0) as client:
         with pytest.raises(la.OutcomeUnknownError) as info:
             await charge(client, card, shop)
         assert fake.transactions == []  # nothing yet when the client gave up

@@ -1,0 +1,152 @@
+"""One attempt over aiohttp: its timeouts, the send itself, and what it came to.
+
+The only module that uses aiohttp's client to send. aiohttp's exceptions are translated here,
+once, into a :class:`~leat_async._wire.Failure`; an answer is classified by
+:func:`~leat_async._wire.classify`. Nothing here retries, waits or counts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import aiohttp
+import attrs
+from yarl import URL
+
+from ._wire import Answer, Failure, Processed, Request, classify, processed
+
+__all__ = ["DEFAULT_CONNECT", "Outcome", "Timeouts", "exchange"]
+
+#: Connect timeout when none is given: at most this, and at most half an attempt's timeout.
+DEFAULT_CONNECT = 10.0
+
+
+@attrs.frozen
+class Timeouts:
+    """Seconds for one attempt: in all, and for opening the connection (always the shorter)."""
+
+    total: float
+    connect: float
+    sock_read: float | None = None
+
+    @classmethod
+    def of(cls, value: float | aiohttp.ClientTimeout) -> Timeouts:
+        """From a number of seconds or an ``aiohttp.ClientTimeout``; ``ValueError`` if bad."""
+        if isinstance(value, aiohttp.ClientTimeout):
+            parts = [t for t in (value.connect, value.sock_connect, value.sock_read) if t]
+            total = value.total or (sum(parts) if parts else 300.0)
+            connect = value.connect or value.sock_connect or min(DEFAULT_CONNECT, total / 2)
+            return cls(float(total), float(connect), value.sock_read)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise TypeError(f"timeout must be a number of seconds, got {type(value).__name__}")
+        if not (value > 0 and math.isfinite(value)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+        return cls(float(value), min(DEFAULT_CONNECT, value / 2))
+
+    def within(self, left: float) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for an attempt that may take ``left`` seconds at most.
+
+        The connect timeout fires strictly before the total one, so a connection that is never
+        opened is always told apart (nothing was sent) from an answer that never came. Timers
+        are exact (no rounding up to whole seconds), or the order could flip.
+        """
+        total = max(0.001, min(self.total, left))
+        return aiohttp.ClientTimeout(
+            total=total,
+            connect=min(self.connect, total / 2),
+            sock_read=self.sock_read,
+            ceil_threshold=math.inf,
+        )
+
+
+@attrs.frozen
+class Outcome:
+    """What one attempt came to: an answer, or a failure before any answer."""
+
+    answer: Answer | None = None
+    failure: Failure | None = None
+    cause: str = ""
+    date_header: str | None = None
+    sent_at: datetime | None = None
+
+    @property
+    def processed(self) -> Processed:
+        if self.answer is not None:
+            return self.answer.processed
+        return processed(failure=self.failure)
+
+    def short(self) -> str:
+        """The cause in a few words, for logs and events: the status, or the failure."""
+        return self.cause if self.answer is None else f"HTTP {self.answer.status}"
+
+    def describe(self) -> str:
+        """The cause in words: the answer's status and what it said, or the failure."""
+        answer = self.answer
+        if answer is None:
+            return self.cause
+        if answer.error is None:
+            return f"HTTP {answer.status}"
+        text = answer.error.message
+        return text if text.startswith("HTTP ") else f"HTTP {answer.status}: {text}"
+
+
+class _OneSend:
+    """aiohttp resends a GET by itself when a reused connection drops: not behind our back.
+
+    Our retry policy decides (and counts) every resend; a hidden one would escape the cap.
+    """
+
+    def __init__(self) -> None:
+        self.sent = False
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if self.sent:
+            raise aiohttp.ServerDisconnectedError("connection lost; not resent by aiohttp")
+        self.sent = True
+        return await handler(request)
+
+
+async def exchange(
+    session: aiohttp.ClientSession,
+    request: Request,
+    *,
+    url: URL,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+) -> Outcome:
+    """Send once; the answer classified, or how the attempt failed."""
+    # a borrowed session's own middlewares stay in force; ours refuses aiohttp's resends
+    middlewares = (*getattr(session, "_middlewares", ()), _OneSend())
+    sent_at = datetime.now(UTC)
+    try:
+        async with session.request(
+            request.method,
+            url,
+            data=body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            middlewares=middlewares,
+        ) as resp:
+            raw = await resp.read()
+            status, resp_headers = resp.status, resp.headers
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        # DNS, refused, or not opened within the connect timeout: nothing was sent
+        return Outcome(failure=Failure.CONNECT, cause=_describe(exc), sent_at=sent_at)
+    except TimeoutError as exc:
+        return Outcome(failure=Failure.TIMEOUT, cause=_describe(exc), sent_at=sent_at)
+    except (aiohttp.ClientError, OSError) as exc:
+        return Outcome(failure=Failure.DISCONNECTED, cause=_describe(exc), sent_at=sent_at)
+    answer = classify(status, resp_headers, raw, request=request, now=datetime.now(UTC))
+    return Outcome(answer=answer, date_header=resp_headers.get("Date"), sent_at=sent_at)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
