@@ -32,7 +32,7 @@ from ._errors import (
 from ._events import Event, EventKind, Stats, emit
 from ._money import MoneyTasks
 from ._pacing import RateState
-from ._retry import RetryBudget, RetryPolicy
+from ._retry import RetryBudget, RetryPolicy, next_delay
 from ._transport import Outcome, Timeouts, exchange
 from ._wire import Failure, Processed, Request, server_date
 
@@ -44,6 +44,9 @@ __all__ = ["Dispatcher", "Reply", "Timeouts"]
 log = logging.getLogger("leat_async")
 T = TypeVar("T")
 
+#: Seconds an attempt needs at the least: with less left of the deadline, none is begun (a
+#: create sent with no time to answer would only end as an unknown outcome).
+MIN_ATTEMPT = 0.05
 #: An admission older than this when the request finally goes is taken again (the cap counts
 #: sends, not admissions: a blocked loop must not bunch admitted requests together).
 STALE_ADMISSION = 0.025
@@ -74,6 +77,10 @@ class _Call:
 
     def left(self) -> float:
         return self.deadline - asyncio.get_running_loop().time()
+
+    def floor(self) -> float:
+        """The least time left worth beginning an attempt with."""
+        return min(MIN_ATTEMPT, self.timeouts.total)
 
     def too_late(self, waiting_for: str, attempts: int) -> LeatTimeoutError:
         more = "nothing was sent" if attempts == 0 else "nothing more was sent"
@@ -163,9 +170,10 @@ class Dispatcher:
                 self._event("pause", request, attempt, delay=pause, cause=outcome.short())
                 delay = random.uniform(0, min(0.25, pause / 10))
             else:
-                delay = policy.backoff(attempt)
-                if delay > call.left():
+                backoff = next_delay(policy, retry=attempt, left=call.left())
+                if backoff is None:
                     raise self._final_error(call, outcome, attempt)
+                delay = backoff
             self.stats.retries += 1
             self._event("retry", request, attempt, delay=delay, cause=outcome.short())
             log.info(
@@ -200,11 +208,13 @@ class Dispatcher:
 
     async def _attempt(self, call: _Call, attempt: int) -> Outcome:
         try:
-            async with asyncio.timeout(call.left()):
+            async with asyncio.timeout(call.left() - call.floor()):
                 await self._slots.acquire()
         except TimeoutError:
             raise call.too_late("a free slot (max_concurrency)", attempt - 1) from None
         try:
+            if call.left() < call.floor():
+                raise call.too_late("a free slot (max_concurrency)", attempt - 1)
             admitted = await self._admit(call, attempt)
             self._inflight += 1
             try:
@@ -235,7 +245,7 @@ class Dispatcher:
             asked = loop.time()
             wait, at = await self._state.admit(rate_limit=self._rate_limit, inflight=self._inflight)
             if wait > 0:
-                if wait > call.left():
+                if wait > call.left() - call.floor():
                     raise call.too_late("the rate limit", attempt - 1)
                 await asyncio.sleep(wait)
                 continue

@@ -7,6 +7,7 @@ tells it what came back; :class:`RateState` is the seam where a shared home (Red
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 import time
@@ -18,7 +19,7 @@ import attrs
 
 from ._wire import RateInfo
 
-__all__ = ["LocalRateState", "RateState", "ServerBudget", "SlidingWindow"]
+__all__ = ["LOG_KEEP", "LocalRateState", "RateState", "SendLog", "ServerBudget", "SlidingWindow"]
 
 #: Sent a little after a computed window end, so the server's window has surely rolled over.
 RESET_MARGIN = 0.03
@@ -55,6 +56,49 @@ class SlidingWindow:
         """Give back a slot taken at ``at`` by a send that never happened."""
         with contextlib.suppress(ValueError):
             self._sent.remove(at)
+
+
+#: Seconds a send is remembered, to count it against answers (as in Redis).
+LOG_KEEP = 60.0
+
+
+class SendLog:
+    """This state's recent sends, and those still waiting for their answer (times, ascending)."""
+
+    def __init__(self) -> None:
+        self._log: deque[float] = deque()
+        self._flight: list[float] = []
+
+    def add(self, at: float) -> None:
+        self._log.append(at)
+        self._flight.append(at)
+
+    def forget(self, at: float) -> bool:
+        """A send that never happened; ``True`` when it was here."""
+        with contextlib.suppress(ValueError):
+            self._flight.remove(at)
+        try:
+            self._log.remove(at)
+        except ValueError:
+            return False
+        return True
+
+    def answered(self, sent_at: float, now: float) -> int:
+        """The send at ``sent_at`` was answered: how many sends its count cannot include
+        (every one made after it, and every earlier one still in flight)."""
+        with contextlib.suppress(ValueError):
+            self._flight.remove(sent_at)
+        log = self._log
+        while log and log[0] < now - LOG_KEEP:
+            log.popleft()
+        while self._flight and self._flight[0] < now - LOG_KEEP:
+            self._flight.pop(0)
+        later = 0
+        for at in reversed(log):
+            if at <= sent_at:
+                break
+            later += 1
+        return later + bisect.bisect_left(self._flight, sent_at)
 
 
 def _learn_window(bound: float) -> float:
@@ -100,7 +144,13 @@ class ServerBudget:
             self.tokens -= 1
 
     def on_answer(self, info: RateInfo, *, sent_at: float, now: float, others: int) -> None:
-        """``others``: requests still in flight besides this one."""
+        """``others``: the requests this answer's count cannot include (sent after it, or
+        still in flight). The same rule runs in Redis (``_redis_lua.ANSWER``).
+
+        A remaining count that rose is a fresh window only if it could be one; otherwise it is
+        older news than the last answer (answers cross on the way back) and may only lower
+        the estimate, never raise it.
+        """
         self._answered = True
         if info.limit is not None and info.limit > 0:
             self.limit = info.limit
@@ -108,13 +158,20 @@ class ServerBudget:
         if remaining is None or self.limit is None:
             return
         last = self._last_remaining
-        if (last is None or remaining > last) and remaining >= self.limit - 1 - others:
+        rose = last is not None and remaining > last
+        in_known_window = self.reset_at is not None and now < self.reset_at
+        if (last is None or rose) and remaining >= self.limit - 1 - others and not in_known_window:
             # the first answers of a fresh window: it opened when this request reached the server
             self.window_start = (sent_at + now) / 2
             if self.window is not None:
                 self.reset_at = self.window_start + self.window + RESET_MARGIN
-        self._last_remaining = remaining
-        self.tokens = float(remaining - others)
+            rose = False
+        if rose:
+            known = self.tokens if self.tokens is not None else math.inf
+            self.tokens = min(known, float(remaining - others))
+        else:
+            self._last_remaining = remaining
+            self.tokens = float(remaining - others)
 
     def on_refused(self, wait: float, now: float) -> None:
         """A 429 asking for ``wait`` seconds: the window ends then; learn its length.
@@ -174,6 +231,7 @@ class LocalRateState:
     margin: float = attrs.field(default=0.05, validator=attrs.validators.ge(0))
     _window: SlidingWindow | None = attrs.field(default=None, init=False)
     _paused_until: float = attrs.field(default=0.0, init=False)
+    _sends: SendLog = attrs.field(factory=lambda: SendLog(), init=False)
 
     def admit_sync(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
         now = self.clock()
@@ -186,6 +244,7 @@ class LocalRateState:
             return wait, now
         if self._window is not None and rate_limit is not None:
             self._window.record(now)
+        self._sends.add(now)
         self.budget.on_send()
         return 0.0, now
 
@@ -209,11 +268,13 @@ class LocalRateState:
     async def unsend(self, at: float) -> None:
         if self._window is not None:
             self._window.forget(at)
-        if self.budget.tokens is not None:
+        if self._sends.forget(at) and self.budget.tokens is not None:
             self.budget.tokens += 1
 
     async def on_answer(self, info: RateInfo, *, sent_at: float, others: int) -> None:
-        self.budget.on_answer(info, sent_at=sent_at, now=self.clock(), others=others)
+        now = self.clock()
+        others = max(others, self._sends.answered(sent_at, now))
+        self.budget.on_answer(info, sent_at=sent_at, now=now, others=others)
 
     async def pause(self, seconds: float) -> None:
         self.pause_sync(seconds)

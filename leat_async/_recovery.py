@@ -129,6 +129,11 @@ class Recovery:
             if busy:
                 if not wait:
                     return _BUSY
+                log.info(
+                    "recover: waiting for %d create(s) or reverse(s) under way that could have "
+                    "made the same transaction",
+                    len(busy),
+                )
                 await asyncio.wait(busy)  # never cancels them
                 continue
             rows = [tx async for tx in self._window(key[1], window)]

@@ -6,7 +6,7 @@ Each runs atomically in Redis and reads Redis's own clock (``TIME``). They port 
 
 from __future__ import annotations
 
-from ._pacing import AMBIGUOUS, PROBE_POLL, RESET_MARGIN
+from ._pacing import AMBIGUOUS, LOG_KEEP, PROBE_POLL, RESET_MARGIN
 
 __all__ = [
     "ADMIT",
@@ -20,8 +20,6 @@ __all__ = [
     "render",
 ]
 
-#: Seconds a send stays in the log (and, unanswered, in flight), to count it against answers.
-LOG_KEEP = 60.0
 #: Seconds the server's budget (limit, window) is remembered after the last request.
 BUDGET_TTL = 600.0
 #: Seconds a probe holds the budget when its answer never comes (a timeout, a crash).

@@ -75,15 +75,13 @@ def next_delay(
     policy: RetryPolicy,
     *,
     retry: int,
-    retry_after: float | None,
-    elapsed: float,
+    left: float,
     rand: Callable[[], float] = random.random,
 ) -> float | None:
-    """Seconds to wait before retry number ``retry``, or ``None`` when the deadline forbids it."""
-    delay = retry_after if retry_after is not None else policy.backoff(retry, rand)
-    if elapsed + delay > policy.deadline:
-        return None
-    return delay
+    """Seconds to wait before retry number ``retry``, or ``None`` when the deadline forbids it
+    (``left``: seconds left of the call's deadline)."""
+    delay = policy.backoff(retry, rand)
+    return delay if delay <= left else None
 
 
 @attrs.define

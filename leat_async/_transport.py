@@ -135,11 +135,14 @@ async def exchange(
         ) as resp:
             raw = await resp.read()
             status, resp_headers = resp.status, resp.headers
-    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-        # DNS, refused, or not opened within the connect timeout: nothing was sent
+    except aiohttp.ConnectionTimeoutError:  # not opened within the connect timeout
+        cause = f"could not connect within {timeout.connect:g} s"
+        return Outcome(failure=Failure.CONNECT, cause=cause, sent_at=sent_at)
+    except aiohttp.ClientConnectorError as exc:  # DNS, refused: nothing was sent
         return Outcome(failure=Failure.CONNECT, cause=_describe(exc), sent_at=sent_at)
-    except TimeoutError as exc:
-        return Outcome(failure=Failure.TIMEOUT, cause=_describe(exc), sent_at=sent_at)
+    except TimeoutError:
+        cause = f"no answer within {timeout.total:g} s"
+        return Outcome(failure=Failure.TIMEOUT, cause=cause, sent_at=sent_at)
     except (aiohttp.ClientError, OSError) as exc:
         return Outcome(failure=Failure.DISCONNECTED, cause=_describe(exc), sent_at=sent_at)
     answer = classify(status, resp_headers, raw, request=request, now=datetime.now(UTC))

@@ -118,6 +118,57 @@ async def test_a_429_teaches_every_worker_the_window(worker: Workers) -> None:
     assert (await b.admit(rate_limit=None, inflight=0))[0] > 0.4
 
 
+# One table of what answers teach the budget, run against both homes: the in-process rules
+# (ServerBudget) and the Lua scripts must make the same decisions. A step is ("send", n): admit
+# the n-th send; ("answer", n, limit, remaining, others): its answer arrives; ("go", inflight,
+# expected): whether one more send may go at once with that many others in flight.
+BUDGET_CASES = {
+    "the first answer of a window sets the budget": [
+        ("send", 0),
+        ("answer", 0, 10, 9, 0),
+        *[("go", 0, True)] * 9,
+        ("go", 1, False),
+    ],
+    "answers within a window lower it": [
+        ("send", 0),
+        ("answer", 0, 10, 9, 0),
+        ("send", 1),
+        ("send", 2),
+        ("answer", 2, 10, 7, 1),  # s1 still in flight: 7 - 1 left
+        *[("go", 0, True)] * 6,
+        ("go", 1, False),
+    ],
+    "a late answer of an older send never raises it": [
+        ("send", 0),
+        ("answer", 0, 10, 9, 0),
+        *[("send", n) for n in range(1, 8)],
+        *[("answer", n, 10, 9 - n, 1) for n in (1, 2, 3, 4, 6)],  # s5 is slow
+        ("answer", 7, 10, 2, 1),  # 2 left, s5 still in flight: 1
+        ("answer", 5, 10, 4, 0),  # older news: "4 left" must not undo the "2"
+        ("go", 0, True),
+        ("go", 1, False),
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(BUDGET_CASES))
+async def test_answers_teach_both_homes_the_same_budget(worker: Workers, case: str) -> None:
+    state = worker()
+    sent: dict[int, float] = {}
+    for step in BUDGET_CASES[case]:
+        if step[0] == "send":
+            wait, sent[step[1]] = await state.admit(rate_limit=None, inflight=0)
+            assert wait == 0.0, step
+        elif step[0] == "answer":
+            _, n, limit, remaining, others = step
+            info = RateInfo(limit=limit, remaining=remaining)
+            await state.on_answer(info, sent_at=sent[n], others=others)
+        else:
+            _, inflight, goes = step
+            wait, _ = await state.admit(rate_limit=None, inflight=inflight)
+            assert (wait == 0.0) is goes, step
+
+
 # -- over HTTP -----------------------------------------------------------------------------------
 
 

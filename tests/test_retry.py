@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import aiohttp
 import pytest
 
 from leat_async import RetryPolicy
 from leat_async._retry import Failure, RetryBudget, next_delay
+from leat_async._transport import Timeouts
 
 
 def test_full_jitter_is_capped_exponential() -> None:
@@ -44,9 +48,9 @@ def test_money_posts_retry_only_when_provably_unprocessed() -> None:
 
 
 def test_deadline_stops_retries() -> None:
-    p = RetryPolicy(deadline=10.0)
-    assert next_delay(p, retry=1, retry_after=3.0, elapsed=5.0) == 3.0
-    assert next_delay(p, retry=1, retry_after=6.0, elapsed=5.0) is None
+    p = RetryPolicy(backoff_base=4.0)
+    assert next_delay(p, retry=1, left=5.0, rand=lambda: 0.5) == 2.0
+    assert next_delay(p, retry=1, left=1.0, rand=lambda: 0.5) is None
 
 
 def test_budget_limits_retries_to_a_share_of_requests() -> None:
@@ -61,3 +65,20 @@ def test_budget_limits_retries_to_a_share_of_requests() -> None:
 def test_policy_rejects_nonsense() -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         RetryPolicy(max_attempts=0)
+
+
+def test_an_attempt_opens_its_connection_well_within_its_timeout() -> None:
+    t = Timeouts.of(30.0)
+    assert (t.total, t.connect) == (30.0, 10.0)
+    cut = t.within(left=1.0)  # the deadline leaves one second
+    assert cut.total == 1.0 and cut.connect == 0.5 and cut.ceil_threshold == math.inf
+    short = Timeouts.of(0.4).within(left=60.0)
+    assert short.total == 0.4 and short.connect is not None and short.connect < short.total
+    given = Timeouts.of(aiohttp.ClientTimeout(total=20, sock_connect=3, sock_read=7))
+    assert (given.total, given.connect, given.sock_read) == (20.0, 3.0, 7)
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), True, "5"])
+def test_nonsense_timeouts_are_refused(bad: object) -> None:
+    with pytest.raises((TypeError, ValueError)):
+        Timeouts.of(bad)  # type: ignore[arg-type]

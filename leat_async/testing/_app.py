@@ -171,16 +171,14 @@ class Handler:
     ) -> web.Response | None:
         """The answer to send, or ``None`` to drop the connection."""
         if fault is not None and fault.when == "before":
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
+            await fault.wait()
             if fault.drop:
                 return None
             if fault.answers:
                 return self._fault_response(fault)
         response = await self._api(method, path, query, body, ok)
         if fault is not None and fault.when == "after":
-            if fault.delay:
-                await asyncio.sleep(fault.delay)
+            await fault.wait()
             if fault.drop:
                 return None
             if fault.answers:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -25,6 +26,11 @@ class Fault:
     after ``delay`` seconds the answer is replaced by ``status``/``body``, dropped, or sent.
     ``headers`` go on the fault's answer, or are added to the normal one when there is no
     ``status``. A ``body`` dict is sent as JSON; ``content_type`` applies to str/bytes bodies.
+
+    For tests that must know *when*: ``applied`` (an ``asyncio.Event``) is set when the fault
+    takes effect (``"before"``: as the request arrives; ``"after"``: once the handler ran, e.g.
+    the charge has landed); ``hold`` (an ``asyncio.Event``) keeps the fault waiting, after
+    ``delay``, until the test sets it. The handler goes on even when the client has gone.
     """
 
     method: str | None = None
@@ -38,6 +44,8 @@ class Fault:
     when: Literal["before", "after"] = "before"
     drop: bool = False
     delay: float = 0.0
+    applied: asyncio.Event | None = None
+    hold: asyncio.Event | None = None
 
     def __post_init__(self) -> None:
         if self.when not in ("before", "after"):
@@ -56,6 +64,15 @@ class Fault:
     @property
     def answers(self) -> bool:
         return self.status is not None
+
+    async def wait(self) -> None:
+        """Signal that the fault applies, then wait out ``delay`` and ``hold``."""
+        if self.applied is not None:
+            self.applied.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.hold is not None:
+            await self.hold.wait()
 
     def matches(self, method: str, path: str, query: Sequence[tuple[str, str]]) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
