@@ -24,6 +24,7 @@ from ._errors import (
     GiftcardExpiredError,
     GiftcardNotFoundError,
     GiftcardNotIncrementableError,
+    GiftcardProgramNotFoundError,
     InsufficientBalanceError,
     InvalidInputError,
     LeatAPIError,
@@ -39,6 +40,7 @@ from ._errors import (
     ShopNotFoundError,
     TransactionNotFoundError,
 )
+from ._giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._pacing import LocalRateState, RateState
 from ._pagination import Pager, Position
@@ -66,9 +68,13 @@ __all__ = [
     "CardRef",
     "CreatedAt",
     "Event",
+    "Giftcard",
     "GiftcardExpiredError",
     "GiftcardNotFoundError",
     "GiftcardNotIncrementableError",
+    "GiftcardProgram",
+    "GiftcardProgramNotFoundError",
+    "GiftcardProgramRef",
     "GiftcardTransaction",
     "InsufficientBalanceError",
     "InvalidInputError",

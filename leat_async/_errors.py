@@ -16,6 +16,7 @@
     │   ├── TransactionNotFoundError 5010
     │   ├── NotLastTransactionError  55025
     │   ├── ShopNotFoundError        1008
+    │   ├── GiftcardProgramNotFoundError 1100
     │   └── LeatInternalError        1000
     ├── LeatConnectionError          no answer (for a GET: after its retries)
     │   └── LeatTimeoutError
@@ -36,6 +37,7 @@ __all__ = [
     "GiftcardExpiredError",
     "GiftcardNotFoundError",
     "GiftcardNotIncrementableError",
+    "GiftcardProgramNotFoundError",
     "InsufficientBalanceError",
     "InvalidInputError",
     "LeatAPIError",
@@ -178,6 +180,10 @@ class ShopNotFoundError(LeatAPIError):
     """1008."""
 
 
+class GiftcardProgramNotFoundError(LeatAPIError):
+    """1100."""
+
+
 class LeatInternalError(LeatAPIError):
     """1000: Leat's internal error."""
 
@@ -192,6 +198,7 @@ CODE_CLASSES: dict[int, type[LeatAPIError]] = {
     1000: LeatInternalError,
     1003: InvalidInputError,
     1008: ShopNotFoundError,
+    1100: GiftcardProgramNotFoundError,
     5001: GiftcardNotFoundError,
     5002: GiftcardExpiredError,
     5003: InsufficientBalanceError,
