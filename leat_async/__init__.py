@@ -23,6 +23,7 @@ from ._errors import (
     GiftcardExpiredError,
     GiftcardNotFoundError,
     GiftcardNotIncrementableError,
+    GiftcardProgramNotFoundError,
     InsufficientBalanceError,
     InvalidInputError,
     LeatAPIError,
@@ -39,6 +40,7 @@ from ._errors import (
     TransactionNotFoundError,
 )
 from ._events import Event, EventKind, Stats
+from ._giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._pacing import LocalRateState, RateState
 from ._pagination import Pager, Position
@@ -67,9 +69,13 @@ __all__ = [
     "CreatedAt",
     "Event",
     "EventKind",
+    "Giftcard",
     "GiftcardExpiredError",
     "GiftcardNotFoundError",
     "GiftcardNotIncrementableError",
+    "GiftcardProgram",
+    "GiftcardProgramNotFoundError",
+    "GiftcardProgramRef",
     "GiftcardTransaction",
     "InsufficientBalanceError",
     "InvalidInputError",

@@ -16,6 +16,7 @@ from ._retry import RetryPolicy
 from ._version import __version__
 from ._wire import check_base_url
 from .giftcard_transactions import GiftcardTransactions
+from .giftcards import GiftcardPrograms, Giftcards
 
 __all__ = ["DEFAULT_BASE_URL", "LeatClient"]
 
@@ -116,6 +117,8 @@ class LeatClient:
             on_event=on_event,
         )
         self.giftcard_transactions = GiftcardTransactions(self._dispatcher, prefetch=concurrency)
+        self.giftcards = Giftcards(self._dispatcher)
+        self.giftcard_programs = GiftcardPrograms(self._dispatcher)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:

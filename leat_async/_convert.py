@@ -9,16 +9,24 @@ validation, to say precisely what was wrong.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 import cattrs
-from cattrs.gen import make_dict_structure_fn
+from cattrs.gen import make_dict_structure_fn, override
 
+from ._giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 
-__all__ = ["StructureError", "make_converter", "structure", "transaction_from_json"]
+__all__ = [
+    "StructureError",
+    "data_parser",
+    "make_converter",
+    "structure",
+    "transaction_from_json",
+]
 
 T = TypeVar("T")
 
@@ -64,6 +72,54 @@ def _aware_datetime(value: Any, _: type) -> datetime:
     if parsed.tzinfo is None:
         raise ValueError(f"timestamp {value!r} has no timezone")
     return parsed
+
+
+def _loose_bool(value: Any, _: Any) -> bool:
+    if type(value) is bool:
+        return value
+    if type(value) is str and value in _BOOL_TEXT:
+        return _BOOL_TEXT[value]
+    raise TypeError(f'expected true, false, "true" or "false", got {value!r:.40}')
+
+
+def _loose_optional_bool(value: Any, _: Any) -> bool | None:
+    return None if value is None else _loose_bool(value, _)
+
+
+def _blank_datetime(value: Any, _: Any) -> datetime | None:
+    return None if value is None or value == "" else _aware_datetime(value, datetime)
+
+
+_BOOL_TEXT = {"true": True, "false": False}
+
+#: Where the giftcard endpoints are loose, by field type: booleans as "true"/"false" too, and
+#: an empty string for no date. Everything else (money first) is read as strictly as elsewhere.
+_LOOSE_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
+    (bool, _loose_bool),
+    (bool | None, _loose_optional_bool),
+    (datetime | None, _blank_datetime),
+)
+_LOOSE_MODELS = (GiftcardProgramRef, Giftcard, GiftcardProgram)
+
+
+def _loose_structure_fn(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:
+    overrides = {
+        name: override(struct_hook=hook)
+        for name, hint in get_type_hints(cls).items()
+        for kind, hook in _LOOSE_HOOKS
+        if hint == kind
+    }
+    # per-field overrides go in as keywords, which mypy cannot tell from the named options
+    structure_fn: Callable[..., Callable[[Any, Any], Any]] = make_dict_structure_fn
+    fields_of = structure_fn(cls, conv, **overrides)
+
+    def from_object(value: Any, t: Any) -> Any:
+        # cattrs looks keys up with `in`: a string with none of them would pass as all-defaults
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {type(value).__name__} {value!r:.40}")
+        return fields_of(value, t)
+
+    return from_object
 
 
 def _any_tuple(value: Any, _: type) -> tuple[Any, ...]:
@@ -136,6 +192,8 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
             conv.register_structure_hook(cls, _fast_transaction)
         else:
             conv.register_structure_hook(cls, make_dict_structure_fn(cls, conv))
+    for model in _LOOSE_MODELS:
+        conv.register_structure_hook(model, _loose_structure_fn(model, conv))
     return conv
 
 
@@ -153,6 +211,15 @@ def structure(value: Any, cls: type[T]) -> T:
     except Exception as exc:
         raise StructureError(_explain(exc)) from None
     return result  # pragma: no cover - the fast path and the detailed path disagree
+
+
+def data_parser(cls: type[T]) -> Callable[[Any], T]:
+    """A parse function for ``Dispatcher.send``: the answer's ``data`` member as ``cls``."""
+
+    def parse(doc: Any) -> T:
+        return structure(doc["data"], cls)
+
+    return parse
 
 
 def _explain(exc: BaseException) -> str:

@@ -16,6 +16,7 @@
     │   ├── TransactionNotFoundError 5010
     │   ├── NotLastTransactionError  55025
     │   ├── ShopNotFoundError        1008
+    │   ├── GiftcardProgramNotFoundError 1100
     │   └── LeatInternalError        1000
     ├── LeatConnectionError          no answer (for a GET: after its retries)
     │   └── LeatTimeoutError
@@ -39,6 +40,7 @@ __all__ = [
     "GiftcardExpiredError",
     "GiftcardNotFoundError",
     "GiftcardNotIncrementableError",
+    "GiftcardProgramNotFoundError",
     "InsufficientBalanceError",
     "InvalidInputError",
     "LeatAPIError",
@@ -224,6 +226,10 @@ class ShopNotFoundError(LeatAPIError):
     """1008."""
 
 
+class GiftcardProgramNotFoundError(LeatAPIError):
+    """1100."""
+
+
 class LeatInternalError(LeatAPIError):
     """1000: Leat's internal error."""
 
@@ -238,6 +244,7 @@ CODE_CLASSES: dict[int, type[LeatAPIError]] = {
     1000: LeatInternalError,
     1003: InvalidInputError,
     1008: ShopNotFoundError,
+    1100: GiftcardProgramNotFoundError,
     5001: GiftcardNotFoundError,
     5002: GiftcardExpiredError,
     5003: InsufficientBalanceError,
@@ -295,8 +302,12 @@ class OutcomeUnknownError(LeatError):
         self.status = status
 
     def __str__(self) -> str:
+        if self.operation in ("create", "reverse"):  # giftcard transactions
+            then = "use recover()"
+        else:
+            then = "look it up before trying again"
         return (
             f"outcome of {self.operation} unknown: {self.message}; sent at "
             f"{self.sent_at.isoformat()}, may still land until {self.deadline.isoformat()}; "
-            f"use recover(){self._request_text()}"
+            f"{then}{self._request_text()}"
         )

@@ -11,9 +11,11 @@ from typing import Any
 import attrs
 
 __all__ = [
+    "CARD_TYPES",
     "SORTS",
     "CreatedAt",
     "check_amount",
+    "check_card_type",
     "check_custom_attributes",
     "check_id",
     "check_page",
@@ -86,6 +88,18 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+#: a new giftcard's ``type`` -> the number the API takes for it
+CARD_TYPES = {"PHYSICAL": 0, "DIGITAL": 1}
+
+
+def check_card_type(value: object) -> int:
+    if not isinstance(value, str):
+        raise TypeError(f'type must be "PHYSICAL" or "DIGITAL", got {type(value).__name__}')
+    if value not in CARD_TYPES:
+        raise ValueError(f'type must be "PHYSICAL" or "DIGITAL", got {value!r:.40}')
+    return CARD_TYPES[value]
 
 
 def check_page(per_page: object, page: object) -> tuple[int, int]:

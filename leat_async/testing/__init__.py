@@ -1,4 +1,4 @@
-"""A fake Leat giftcard-transactions server, in-process, over real loopback HTTP.
+"""A fake Leat server (giftcard transactions and giftcards), in-process, over real loopback HTTP.
 
     from leat_async.testing import FakeLeat, Fault
 
@@ -13,8 +13,16 @@
         fake.add_fault(Fault(method="POST", drop=True, when="after"))   # lose the next answer
 
 It serves ``/api/v3/oauth/clients/giftcard-transactions`` (list, create, get, reverse) with the
-API's business rules and error codes, Laravel-style pagination and an optional fixed-window rate
-limit (``rate_limit=`` requests per ``rate_window`` seconds, counted on authenticated requests).
+API's business rules and error codes, and the giftcard calls: ``GET /giftcards/find-one-by?hash=``
+and ``GET /giftcards/{uuid}`` (unknown card: 5001), ``GET /giftcards?giftcard_program_uuid=&page=
+&limit=`` (unknown program: 1100), ``POST /giftcards {giftcard_program_uuid, type: 0|1}`` (a new
+card, balance 0; a bad type: 1003) and ``GET /giftcard-programs``. Cards and programs are made
+with ``fake.add_card(hash=, type=, active=, program=, ...)`` and ``fake.add_program(name=,
+active=, max_amount_in_cents=, expiration_days=, ...)``; ``fake.get_card_by_hash(code)`` finds
+one. Every record takes ``extra={...}`` to serve the loose shapes the real API sends (``"true"``
+for a boolean, ``""`` for a date); ``FakeLeat.ABSENT`` as a value removes a key. Listings have
+Laravel-style pagination; an optional fixed-window rate limit (``rate_limit=`` requests per
+``rate_window`` seconds) counts authenticated requests.
 ``fake.requests`` records every request (never the token); ``fake.add_hook`` runs code after each
 one, before its answer leaves. ``clock=`` freezes or moves time (``created_at``, expiry, ``Date``).
 

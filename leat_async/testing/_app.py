@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ._errors import ApiError
 from ._faults import Fault, FaultBook
+from ._giftcards import giftcard_answer
 from ._listing import page_meta, parse_list_query
 from ._ratelimit import FixedWindow
 from ._records import RecordedRequest
@@ -97,23 +98,32 @@ def _json_response(status: int, body: bytes, headers: dict[str, str] | None = No
 def _route(
     rt: Runtime, method: str, path: str, query: Sequence[tuple[str, str]], body: Any
 ) -> tuple[int, bytes]:
-    store, render = rt.store, rt.renderer
     try:
-        if path == _LIST:
-            if method == "GET":
-                q = parse_list_query(query)
-                rows, total = store.list_page(q)
-                meta = page_meta(total=total, per_page=q.per_page, page=q.page, count=len(rows))
-                return 200, render.page(rows, meta)
-            if method == "POST":
-                return 200, render.single(store.create(body))
-        elif method == "GET" and (m := _ITEM.fullmatch(path)):
-            return 200, render.single(store.get(m[1]))
-        elif method == "POST" and (m := _REVERSE.fullmatch(path)):
-            return 200, render.single(store.reverse(m[1]))
+        answer = _transactions(rt, method, path, query, body) or giftcard_answer(
+            rt.store, method, path, query, body
+        )
     except ApiError as err:
         return err.status, _dump(err.body)
-    return 404, _dump({"message": "Not found."})
+    return answer or (404, _dump({"message": "Not found."}))
+
+
+def _transactions(
+    rt: Runtime, method: str, path: str, query: Sequence[tuple[str, str]], body: Any
+) -> tuple[int, bytes] | None:
+    store, render = rt.store, rt.renderer
+    if path == _LIST:
+        if method == "GET":
+            q = parse_list_query(query)
+            rows, total = store.list_page(q)
+            meta = page_meta(total=total, per_page=q.per_page, page=q.page, count=len(rows))
+            return 200, render.page(rows, meta)
+        if method == "POST":
+            return 200, render.single(store.create(body))
+    elif method == "GET" and (m := _ITEM.fullmatch(path)):
+        return 200, render.single(store.get(m[1]))
+    elif method == "POST" and (m := _REVERSE.fullmatch(path)):
+        return 200, render.single(store.reverse(m[1]))
+    return None
 
 
 class Handler:

@@ -20,6 +20,7 @@ MESSAGES: Final[Mapping[int, str]] = {
     1000: "Interne fout. | Internal error.",
     1003: "De opgegeven gegevens zijn ongeldig. | The given data was invalid.",
     1008: "Winkel niet gevonden. | Shop not found.",
+    1100: "Giftcardprogramma niet gevonden. | Giftcard program not found.",
     5001: "Giftcard niet gevonden. | Giftcard not found.",
     5002: "Het bedrag op de kaart is verlopen. | This giftcard has expired.",
     5003: "Het bedrag op de kaart is niet toereikend. | Insufficient amount on giftcard.",

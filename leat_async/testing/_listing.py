@@ -1,4 +1,4 @@
-"""Reading the list endpoint's query and laying out a page (pure)."""
+"""Reading a list endpoint's query and laying out a page (pure)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,14 @@ from typing import Any, Final
 
 from ._errors import validation_error
 
-__all__ = ["ListQuery", "page_meta", "parse_iso_bound_us", "parse_list_query"]
+__all__ = [
+    "ListQuery",
+    "last_page",
+    "page_meta",
+    "parse_iso_bound_us",
+    "parse_list_query",
+    "parse_paging",
+]
 
 SORTS: Final = ("created_at", "-created_at")
 DEFAULT_PER_PAGE: Final = 10
@@ -67,20 +74,23 @@ def _int_or_none(value: str) -> int | None:
     return int(value) if _INT.fullmatch(value) else None
 
 
-def parse_list_query(items: Sequence[tuple[str, str]]) -> ListQuery:
-    """Validate the query like Laravel does; a repeated key keeps its last value (PHP)."""
-    q = dict(items)
-    errors: dict[str, list[str]] = {}
-    per_page = DEFAULT_PER_PAGE
-    page = 1
-    if "perPage" in q:
-        n = _int_or_none(q["perPage"])
+def parse_paging(
+    q: dict[str, str], errors: dict[str, list[str]], *, size_key: str, default_size: int
+) -> tuple[int, int]:
+    """The page size (under ``size_key``, 1..100) and page number (>= 1), as Laravel checks them.
+
+    A bad value is added to ``errors`` and its default returned.
+    """
+    size, page = default_size, 1
+    label = "per page" if size_key == "perPage" else size_key
+    if size_key in q:
+        n = _int_or_none(q[size_key])
         if n is None:
-            errors["perPage"] = ["The per page must be an integer."]
+            errors[size_key] = [f"The {label} must be an integer."]
         elif not 1 <= n <= MAX_PER_PAGE:
-            errors["perPage"] = [f"The per page must be between 1 and {MAX_PER_PAGE}."]
+            errors[size_key] = [f"The {label} must be between 1 and {MAX_PER_PAGE}."]
         else:
-            per_page = n
+            size = n
     if "page" in q:
         n = _int_or_none(q["page"])
         if n is None:
@@ -89,6 +99,14 @@ def parse_list_query(items: Sequence[tuple[str, str]]) -> ListQuery:
             errors["page"] = ["The page must be at least 1."]
         else:
             page = n
+    return size, page
+
+
+def parse_list_query(items: Sequence[tuple[str, str]]) -> ListQuery:
+    """Validate the query like Laravel does; a repeated key keeps its last value (PHP)."""
+    q = dict(items)
+    errors: dict[str, list[str]] = {}
+    per_page, page = parse_paging(q, errors, size_key="perPage", default_size=DEFAULT_PER_PAGE)
     sort = q.get("sort")
     if sort is not None and sort not in SORTS:
         errors["sort"] = ["The selected sort is invalid."]
@@ -145,6 +163,11 @@ def page_meta(*, total: int, per_page: int, page: int, count: int) -> dict[str, 
         "limit": per_page,
         "viewing_from": start + 1 if count else None,
         "viewing_to": start + count if count else None,
-        "last_page": max(1, -(-total // per_page)),
+        "last_page": last_page(total, per_page),
         "total": total,
     }
+
+
+def last_page(total: int, per_page: int) -> int:
+    """Laravel's last page: at least 1, even when nothing matches."""
+    return max(1, -(-total // per_page))

@@ -14,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 __all__ = [
+    "ABSENT",
     "NULL",
+    "Absent",
     "CardRecord",
     "DerivedUuids",
     "ProgramRecord",
@@ -22,7 +24,9 @@ __all__ = [
     "ShopRecord",
     "TransactionRecord",
     "UuidSentinel",
+    "card_json",
     "format_ts",
+    "program_json",
     "shop_json",
     "to_ts",
     "transaction_json",
@@ -36,6 +40,15 @@ class UuidSentinel(enum.Enum):
 
 
 NULL: Final = UuidSentinel.NULL
+
+
+class Absent(enum.Enum):
+    """``FakeLeat.ABSENT``: as a value in ``extra=``, it removes that key from the JSON."""
+
+    ABSENT = "ABSENT"
+
+
+ABSENT: Final = Absent.ABSENT
 _VARIANT: Final = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
@@ -50,16 +63,29 @@ class ShopRecord:
 
 @dataclass(slots=True, eq=False)
 class ProgramRecord:
-    """A giftcard program. Compared by identity."""
+    """A giftcard program. Compared by identity; its ``card_count`` is counted when rendered.
+
+    ``extra`` keys are merged into its JSON last (they may override, ``ABSENT`` removes).
+    """
 
     id: int
     uuid: str
     name: str
+    active: bool = True
+    max_amount_in_cents: int | None = None
+    min_amount_in_cents: int | None = None
+    expiration_days: int | None = None
+    calculator_flow: str | None = None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True, eq=False)
 class CardRecord:
-    """A giftcard. ``balance_in_cents`` and ``last_transaction`` change as transactions land."""
+    """A giftcard. ``balance_in_cents`` and ``last_transaction`` change as transactions land.
+
+    Its JSON shows ``reincrementable`` as ``upgradeable`` and ``expires_at`` as
+    ``expiration_date``; ``extra`` keys are merged last (they may override, ``ABSENT`` removes).
+    """
 
     id: int
     uuid: str | None
@@ -70,6 +96,9 @@ class CardRecord:
     max_amount_in_cents: int | None
     expires_at: datetime | None
     last_transaction: TransactionRecord | None = field(default=None, repr=False)
+    type: str = "PHYSICAL"
+    active: bool = True
+    extra: dict[str, Any] | None = None
 
 
 class DerivedUuids:
@@ -206,12 +235,22 @@ def format_ts(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(ts))
 
 
+def _with_extra(out: dict[str, Any], extra: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``extra`` merged into ``out``: its keys override, and an ``ABSENT`` value removes one."""
+    for key, value in (extra or {}).items():
+        if value is ABSENT:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
 def shop_json(shop: ShopRecord) -> dict[str, Any]:
     return {"id": shop.id, "uuid": shop.uuid, "name": shop.name}
 
 
 def transaction_json(tx: TransactionRecord) -> dict[str, Any]:
-    """The transaction as the API shows it; ``extra`` keys are merged last (they may override)."""
+    """The transaction as the API shows it, ``extra`` merged last (see ``_with_extra``)."""
     out: dict[str, Any] = {
         "id": tx.id,
         "uuid": tx.uuid,
@@ -223,6 +262,40 @@ def transaction_json(tx: TransactionRecord) -> dict[str, Any]:
         "settlements": [dict(s) for s in tx.settlements],
         "created_at": format_ts(tx.ts),
     }
-    if tx.extra:
-        out.update(tx.extra)
-    return out
+    return _with_extra(out, tx.extra)
+
+
+def card_json(card: CardRecord) -> dict[str, Any]:
+    """The giftcard as the giftcard endpoints show it, ``extra`` merged last."""
+    program = card.program
+    expires = card.expires_at
+    out: dict[str, Any] = {
+        "uuid": card.uuid,
+        "hash": card.hash,
+        "type": card.type,
+        "amount_in_cents": card.balance_in_cents,
+        "active": card.active,
+        "upgradeable": card.reincrementable,
+        "expiration_date": None if expires is None else format_ts(to_ts(expires)),
+        "giftcard_program": None
+        if program is None
+        else {"uuid": program.uuid, "name": program.name},
+        "id": card.id,
+    }
+    return _with_extra(out, card.extra)
+
+
+def program_json(program: ProgramRecord, card_count: int) -> dict[str, Any]:
+    """The giftcard program as ``/giftcard-programs`` shows it, ``extra`` merged last."""
+    out: dict[str, Any] = {
+        "uuid": program.uuid,
+        "name": program.name,
+        "active": program.active,
+        "max_amount_in_cents": program.max_amount_in_cents,
+        "min_amount_in_cents": program.min_amount_in_cents,
+        "expiration_days": program.expiration_days,
+        "calculator_flow": program.calculator_flow,
+        "card_count": card_count,
+        "id": program.id,
+    }
+    return _with_extra(out, program.extra)

@@ -11,9 +11,11 @@ from typing import Any, Final
 from ._errors import leat_error, validation_error
 from ._records import CardRecord
 
-__all__ = ["CreateInput", "check_amount", "validate_create"]
+__all__ = ["CARD_TYPES", "CreateInput", "check_amount", "validate_create", "validate_create_card"]
 
 _INT: Final = re.compile(r"-?[0-9]{1,18}")
+#: ``type`` of a new giftcard as sent (an int, or its digit from a form) -> as a card shows it
+CARD_TYPES: Final = {0: "PHYSICAL", 1: "DIGITAL", "0": "PHYSICAL", "1": "DIGITAL"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,27 @@ def validate_create(body: Any) -> CreateInput:
         shop_uuid=shop_uuid,
         custom_attributes=dict(custom) if isinstance(custom, Mapping) else None,
     )
+
+
+def validate_create_card(body: Any) -> tuple[str, str]:
+    """Check a new giftcard's body; its program uuid and its type (``"PHYSICAL"``/``"DIGITAL"``).
+
+    Raises a 1003 ``ApiError`` listing every bad field. ``type`` is 0 or 1 (or "0"/"1" from a
+    form); a bool, a float or anything else is refused.
+    """
+    data: Mapping[str, Any] = body if isinstance(body, Mapping) else {}
+    errors: dict[str, list[str]] = {}
+    program_uuid = _required_str(data, "giftcard_program_uuid", errors)
+    kind = data.get("type")
+    plain = isinstance(kind, int | str) and not isinstance(kind, bool)
+    card_type = CARD_TYPES.get(kind) if plain else None
+    if kind is None or kind == "":
+        errors["type"] = ["The type field is required."]
+    elif card_type is None:
+        errors["type"] = ["The selected type is invalid."]
+    if errors or card_type is None:
+        raise validation_error(errors)
+    return program_uuid, card_type
 
 
 def check_amount(card: CardRecord, amount: int, now: datetime, *, refund: bool = False) -> None:

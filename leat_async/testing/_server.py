@@ -15,7 +15,9 @@ from ._app import Hook, Runtime, build_app
 from ._faults import Fault
 from ._ratelimit import FixedWindow
 from ._records import (
+    ABSENT,
     NULL,
+    Absent,
     CardRecord,
     ProgramRecord,
     RecordedRequest,
@@ -36,24 +38,28 @@ def _utc_now() -> datetime:
 
 
 class FakeLeat:
-    """An in-process fake of Leat's giftcard-transactions API, served over loopback HTTP.
+    """An in-process fake of Leat's giftcard-transactions and giftcard API, over loopback HTTP.
 
     State lives in plain records (see ``ShopRecord``, ``ProgramRecord``, ``CardRecord`` and
     ``TransactionRecord``); they are mutable and live, so read them freely but change them only
     through these helpers. Pass ``uuid=FakeLeat.NULL`` to model an old card or transaction whose
-    uuid is JSON null; ``uuid=None`` (the default) generates one.
+    uuid is JSON null; ``uuid=None`` (the default) generates one. ``extra=`` on a transaction,
+    card or program merges keys into its JSON (the loose shapes the real API sends: ``"true"``
+    for a boolean, ``""`` for a date); ``FakeLeat.ABSENT`` as a value removes a key.
 
     Order of work for a request: a ``when="before"`` fault (no auth, no throttle, no latency);
     auth (401, never throttled or counted); the rate limit (authenticated requests only,
     counted at arrival; ``X-RateLimit-Reset`` uses ``clock``); ``latency``; the endpoint; a
     ``when="after"`` fault. ``make_app()`` must be mounted at the root (it routes on the full
-    path). List answers are cached per filter set: don't change a card's ``hash`` or
-    ``program``, or a shop's ``uuid``, after listing. Each row's own JSON is cached too: a
-    transaction's ``settled``, ``settlements`` and ``extra`` (and shops, and card uuids) may
-    change at any time, its other fields not once it has been served.
+    path). Cards are indexed by ``hash`` and ``program``, and list answers are cached per
+    filter set: never change a card's ``hash`` or ``program``, nor a shop's ``uuid`` after
+    listing. Each row's own JSON is cached too: a transaction's ``settled``, ``settlements`` and
+    ``extra`` (and shops, and card uuids) may change at any time, its other fields not once it
+    has been served. A card's balance, ``active``, ``type`` and ``extra`` may change at any time.
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
+    ABSENT: ClassVar[Absent] = ABSENT
     PREFIX: ClassVar[str] = "/api/v3/oauth/clients"
 
     def __init__(
@@ -151,8 +157,30 @@ class FakeLeat:
     def add_shop(self, *, name: str = "Shop", uuid: str | None = None) -> ShopRecord:
         return self._rt.store.add_shop(name=name, uuid=uuid)
 
-    def add_program(self, *, name: str = "Program", uuid: str | None = None) -> ProgramRecord:
-        return self._rt.store.add_program(name=name, uuid=uuid)
+    def add_program(
+        self,
+        *,
+        name: str = "Program",
+        uuid: str | None = None,
+        active: bool = True,
+        max_amount_in_cents: int | None = None,
+        min_amount_in_cents: int | None = None,
+        expiration_days: int | None = None,
+        calculator_flow: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> ProgramRecord:
+        """A giftcard program. Cards made by ``POST /giftcards`` take its maximum amount and
+        expire ``expiration_days`` after their creation; ``card_count`` counts its cards."""
+        return self._rt.store.add_program(
+            name=name,
+            uuid=uuid,
+            active=active,
+            max_amount_in_cents=max_amount_in_cents,
+            min_amount_in_cents=min_amount_in_cents,
+            expiration_days=expiration_days,
+            calculator_flow=calculator_flow,
+            extra=dict(extra) if extra else None,
+        )
 
     def add_card(
         self,
@@ -164,8 +192,12 @@ class FakeLeat:
         reincrementable: bool = False,
         max_amount_in_cents: int | None = None,
         expires_at: datetime | None = None,
+        type: str = "PHYSICAL",
+        active: bool = True,
+        extra: Mapping[str, Any] | None = None,
     ) -> CardRecord:
-        """A card; ``hash`` defaults to random hex. It expires when ``expires_at <= now``."""
+        """A card; ``hash`` (the code a customer types) defaults to random hex. It expires when
+        ``expires_at <= now``; its JSON shows ``reincrementable`` as ``upgradeable``."""
         return self._rt.store.add_card(
             balance_in_cents=balance_in_cents,
             program=program,
@@ -174,6 +206,9 @@ class FakeLeat:
             reincrementable=reincrementable,
             max_amount_in_cents=max_amount_in_cents,
             expires_at=expires_at,
+            type=type,
+            active=active,
+            extra=extra,
         )
 
     def add_transaction(
@@ -250,6 +285,9 @@ class FakeLeat:
 
     def get_card(self, uuid: str) -> CardRecord | None:
         return self._rt.store.cards_by_uuid.get(uuid)
+
+    def get_card_by_hash(self, hash: str) -> CardRecord | None:
+        return self._rt.store.cards_by_hash.get(hash)
 
     # -- requests, hooks and faults --------------------------------------------------------
 

@@ -67,7 +67,8 @@ class Store:
         self.shops_by_uuid: dict[str, ShopRecord] = {}
         self.programs_by_uuid: dict[str, ProgramRecord] = {}
         self.cards_by_uuid: dict[str, CardRecord] = {}
-        self.card_hashes: set[str] = set()
+        self.cards_by_hash: dict[str, CardRecord] = {}
+        self.cards_by_program: dict[ProgramRecord, list[CardRecord]] = {}
         self.tx_by_uuid: dict[str, TransactionRecord] = {}
         self.derived: list[DerivedUuids] = []  # one per seed() call
         # True while created_at never decreases with id, so id order is (created_at, id) order.
@@ -86,9 +87,10 @@ class Store:
         self.shops_by_uuid[shop.uuid] = shop
         return shop
 
-    def add_program(self, *, name: str, uuid: str | None) -> ProgramRecord:
+    def add_program(self, *, name: str, uuid: str | None, **fields: Any) -> ProgramRecord:
+        """A program; ``fields`` are ``ProgramRecord``'s optional ones (active, amounts, ...)."""
         program = ProgramRecord(
-            id=len(self.programs) + 1, uuid=uuid or str(uuid_mod.uuid4()), name=name
+            id=len(self.programs) + 1, uuid=uuid or str(uuid_mod.uuid4()), name=name, **fields
         )
         if program.uuid in self.programs_by_uuid:
             raise ValueError(f"duplicate program uuid {program.uuid!r}")
@@ -106,6 +108,9 @@ class Store:
         reincrementable: bool,
         max_amount_in_cents: int | None,
         expires_at: datetime | None,
+        type: str = "PHYSICAL",
+        active: bool = True,
+        extra: Mapping[str, Any] | None = None,
     ) -> CardRecord:
         if expires_at is not None:
             to_ts(expires_at)  # refuses a naive datetime
@@ -113,7 +118,7 @@ class Store:
         card_hash = hash if hash is not None else uuid_mod.uuid4().hex[:16]
         if card_uuid is not None and card_uuid in self.cards_by_uuid:
             raise ValueError(f"duplicate card uuid {card_uuid!r}")
-        if card_hash in self.card_hashes:
+        if card_hash in self.cards_by_hash:
             raise ValueError(f"duplicate card hash {card_hash!r}")
         card = CardRecord(
             id=len(self.cards) + 1,
@@ -124,9 +129,14 @@ class Store:
             reincrementable=reincrementable,
             max_amount_in_cents=max_amount_in_cents,
             expires_at=expires_at,
+            type=type,
+            active=active,
+            extra=dict(extra) if extra else None,
         )
         self.cards.append(card)
-        self.card_hashes.add(card_hash)
+        self.cards_by_hash[card_hash] = card
+        if program is not None:
+            self.cards_by_program.setdefault(program, []).append(card)
         if card_uuid is not None:
             self.cards_by_uuid[card_uuid] = card
         return card
