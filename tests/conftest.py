@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from leat_async import LeatClient, RetryPolicy
+from leat_async import GiftcardTransaction, LeatClient, RetryPolicy
 from leat_async.testing import FakeLeat
 
 TOKEN = "s3cr3t-t0ken-value"
@@ -37,3 +38,22 @@ def seed_rows(fake: FakeLeat, n: int, *, start: datetime = LONG_AGO, step: float
             amount_in_cents=100 + i,
             created_at=start + timedelta(seconds=step * i),
         )
+
+
+@pytest.fixture
+def shop(fake: FakeLeat) -> Any:
+    return fake.add_shop(name="Krusty Krab")
+
+
+def posts(fake: FakeLeat) -> int:
+    """POSTs the fake has answered (or dropped)."""
+    return sum(1 for r in fake.requests if r.method == "POST")
+
+
+async def charge(
+    client: LeatClient, card: Any, shop: Any, amount: int = -500, **kw: Any
+) -> GiftcardTransaction:
+    """A redemption of ``amount`` cents on ``card`` in ``shop``."""
+    return await client.giftcard_transactions.create(
+        giftcard_uuid=card.uuid, amount_in_cents=amount, shop_uuid=shop.uuid, **kw
+    )

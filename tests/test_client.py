@@ -18,11 +18,6 @@ from .conftest import TOKEN
 
 
 @pytest.fixture
-def shop(fake: FakeLeat) -> Any:
-    return fake.add_shop(name="Krusty Krab")
-
-
-@pytest.fixture
 def card(fake: FakeLeat) -> Any:
     return fake.add_card(balance_in_cents=5000, reincrementable=True, max_amount_in_cents=20000)
 

@@ -15,31 +15,14 @@ import leat_async as la
 from leat_async import LeatClient, RetryPolicy
 from leat_async.testing import FakeLeat, Fault
 
-from .conftest import FAST_RETRY, TOKEN
+from .conftest import FAST_RETRY, TOKEN, charge, posts
 
 CREATE = "/giftcard-transactions"
 
 
 @pytest.fixture
-def shop(fake: FakeLeat) -> Any:
-    return fake.add_shop(name="Krusty Krab")
-
-
-@pytest.fixture
 def card(fake: FakeLeat) -> Any:
     return fake.add_card(balance_in_cents=10_000)
-
-
-def posts(fake: FakeLeat) -> int:
-    return sum(1 for r in fake.requests if r.method == "POST")
-
-
-async def charge(
-    client: LeatClient, card: Any, shop: Any, amount: int = -500
-) -> la.GiftcardTransaction:
-    return await client.giftcard_transactions.create(
-        giftcard_uuid=card.uuid, amount_in_cents=amount, shop_uuid=shop.uuid
-    )
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 408])

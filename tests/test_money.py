@@ -26,27 +26,12 @@ from leat_async import LeatClient, RetryPolicy
 from leat_async._wire import RateInfo
 from leat_async.testing import FakeLeat, Fault
 
-from .conftest import FAST_RETRY, TOKEN
-
-
-@pytest.fixture
-def shop(fake: FakeLeat) -> Any:
-    return fake.add_shop(name="Krusty Krab")
+from .conftest import FAST_RETRY, TOKEN, charge, posts
 
 
 @pytest.fixture
 def card(fake: FakeLeat) -> Any:
     return fake.add_card(balance_in_cents=100_000)
-
-
-def posts(fake: FakeLeat) -> int:
-    return sum(1 for r in fake.requests if r.method == "POST")
-
-
-async def charge(client: LeatClient, card: Any, shop: Any, **kw: Any) -> la.GiftcardTransaction:
-    return await client.giftcard_transactions.create(
-        giftcard_uuid=card.uuid, amount_in_cents=-500, shop_uuid=shop.uuid, **kw
-    )
 
 
 # -- 1. cancellation ----------------------------------------------------------------------------
