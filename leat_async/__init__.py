@@ -48,6 +48,7 @@ from ._params import CreatedAt
 from ._retry import RetryPolicy
 from ._version import __version__
 from ._windows import merge_by_created_at, split_created_at
+from ._wire import RateInfo
 
 if TYPE_CHECKING:
     from ._redis import RateStateUnavailableError, RedisRateState
@@ -93,6 +94,7 @@ __all__ = [
     "PageMeta",
     "Pager",
     "Position",
+    "RateInfo",
     "RateLimitedError",
     "RateState",
     "RateStateUnavailableError",

@@ -198,16 +198,17 @@ class RateState(Protocol):
 
     ``admit`` returns ``(wait, now)``: with ``wait == 0`` one send is admitted and counted at
     ``now``; otherwise nothing changed and the caller asks again after ``wait`` seconds. Times are
-    the state's own clock. ``bind`` is called once by the client with a hash of its token and
-    base URL, before any other call: a shared state keys its data by it. ``aclose`` is called
-    when the client closes.
+    the state's own clock. ``unsend(at)`` gives back the send admitted at ``at`` (it never left,
+    or its admission went stale before it could). ``on_answer`` hands over what an answer's
+    headers said (a :class:`~leat_async.RateInfo`), with the send's stamp and the client's other
+    requests in flight; ``pause(seconds)`` holds every request after a 429 or maintenance 503.
+    ``bind`` is called once by the client with a hash of its token and base URL, before any
+    other call: a shared state keys its data by it. ``aclose`` is called when the client closes.
     """
 
     def bind(self, namespace: str) -> None: ...
 
     async def aclose(self) -> None: ...
-
-    async def now(self) -> float: ...
 
     async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]: ...
 
@@ -216,8 +217,6 @@ class RateState(Protocol):
     async def on_answer(self, info: RateInfo, *, sent_at: float, others: int) -> None: ...
 
     async def pause(self, seconds: float) -> None: ...
-
-    async def paused_for(self) -> float: ...
 
 
 @attrs.define
@@ -259,9 +258,6 @@ class LocalRateState:
     async def aclose(self) -> None:
         """Nothing to release."""
 
-    async def now(self) -> float:
-        return self.clock()
-
     async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
         return self.admit_sync(rate_limit=rate_limit, inflight=inflight)
 
@@ -279,5 +275,6 @@ class LocalRateState:
     async def pause(self, seconds: float) -> None:
         self.pause_sync(seconds)
 
-    async def paused_for(self) -> float:
+    def pause_left(self) -> float:
+        """Seconds left of this state's pause (0 when none)."""
         return max(0.0, self._paused_until - self.clock())

@@ -109,7 +109,7 @@ class RedisRateState:
         self._owner = secrets.token_hex(8)
         self._seq = itertools.count()
         scripts = {"admit": lua.ADMIT, "answer": lua.ANSWER, "unsend": lua.UNSEND}
-        scripts |= {"pause": lua.PAUSE, "paused_for": lua.PAUSED_FOR}
+        scripts |= {"pause": lua.PAUSE}
         self._scripts = {k: self._redis.register_script(lua.render(v)) for k, v in scripts.items()}
         self._down = False
         self._retry_at = 0.0
@@ -141,17 +141,6 @@ class RedisRateState:
 
     # -- the RateState protocol -------------------------------------------------------------
 
-    async def now(self) -> float:
-        if self._may_try():
-            try:
-                seconds, micros = await self._call(self._redis.time)
-            except self._errors as exc:
-                self._failed(exc, refuse=True)
-            else:
-                self._reached()
-                return int(seconds) + int(micros) / 1e6
-        return self._local_now()
-
     async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
         self._rate_limit = rate_limit
         seen = self._admissions
@@ -165,7 +154,7 @@ class RedisRateState:
         return self._admit_local(rate_limit, inflight)
 
     async def _admit_shared(self, rate_limit: int | None, inflight: int) -> tuple[float, float]:
-        paused = await self._local.paused_for()  # this worker's own 429s are mirrored here
+        paused = self._local.pause_left()  # this worker's own 429s are mirrored here
         if paused > 0:
             return paused, self._local_now()
         period = round(self._period * 1e6)
@@ -213,17 +202,6 @@ class RedisRateState:
         # kept here too, so an outage that starts now cannot cut the pause short
         await self._local.pause(seconds)
         await self._try("pause", [repr(float(seconds))])
-
-    async def paused_for(self) -> float:
-        if self._may_try():
-            try:
-                left = await self._run("paused_for", [], keys=self._key_list()[2:3])
-            except self._errors as exc:
-                self._failed(exc, refuse=True)
-            else:
-                self._reached()
-                return max(float(left), await self._local.paused_for())
-        return await self._local.paused_for()
 
     # -- lifecycle ---------------------------------------------------------------------------
 

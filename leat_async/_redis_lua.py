@@ -14,7 +14,6 @@ __all__ = [
     "BUDGET_TTL",
     "LOG_KEEP",
     "PAUSE",
-    "PAUSED_FOR",
     "PROBE_TTL",
     "UNSEND",
     "render",
@@ -185,13 +184,6 @@ save()
 return 1
 """
 )
-
-PAUSED_FOR = """
-local t = redis.call('TIME')
-local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local paused = tonumber(redis.call('GET', KEYS[1]) or '0')
-return string.format('%.6f', math.max(0, paused - now_us) / 1000000)
-"""
 
 
 def render(source: str) -> str:

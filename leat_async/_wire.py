@@ -165,7 +165,12 @@ class Request:
 
 @attrs.frozen
 class RateInfo:
-    """The rate-limit headers of one answer. Times are seconds from when the answer arrived."""
+    """The rate-limit headers of one answer, as a :class:`~leat_async.RateState` receives them.
+
+    ``limit`` and ``remaining``: ``X-RateLimit-Limit`` and ``X-RateLimit-Remaining``;
+    ``retry_after`` and ``reset_in``: seconds from when the answer arrived (``Retry-After``,
+    ``X-RateLimit-Reset``). ``None`` where the answer did not say.
+    """
 
     limit: int | None = None
     remaining: int | None = None

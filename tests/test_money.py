@@ -22,8 +22,7 @@ from typing import Any
 import pytest
 
 import leat_async as la
-from leat_async import LeatClient, RetryPolicy
-from leat_async._wire import RateInfo
+from leat_async import LeatClient, RateInfo, RetryPolicy
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import FAST_RETRY, TOKEN, charge, posts
@@ -416,9 +415,6 @@ class _SlowFirstAdmissions:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
-    async def now(self) -> float:
-        return await self.inner.now()
-
     async def admit(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
         verdict = await self.inner.admit(rate_limit=rate_limit, inflight=inflight)
         if verdict[0] <= 0 and self.late > 0:
@@ -434,9 +430,6 @@ class _SlowFirstAdmissions:
 
     async def pause(self, seconds: float) -> None:
         await self.inner.pause(seconds)
-
-    async def paused_for(self) -> float:
-        return await self.inner.paused_for()
 
 
 async def test_the_cap_counts_sends_not_admissions(fake: FakeLeat) -> None:

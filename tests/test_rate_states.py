@@ -16,9 +16,8 @@ from typing import Any, Protocol
 import pytest
 
 import leat_async as la
-from leat_async import LeatClient, LocalRateState, RateState
+from leat_async import LeatClient, LocalRateState, RateInfo, RateState
 from leat_async._pacing import RESET_MARGIN
-from leat_async._wire import RateInfo
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import FAST_RETRY, TOKEN
@@ -90,12 +89,12 @@ async def test_a_pause_holds_every_worker(worker: Workers) -> None:
     await a.pause(0.4)
     wait, _ = await b.admit(rate_limit=None, inflight=0)
     assert 0.3 < wait <= 0.4 + RESET_MARGIN
-    assert 0.3 < await b.paused_for() <= 0.4
 
 
 async def test_the_budget_counts_requests_in_flight(worker: Workers) -> None:
     a, b = worker(), worker()
-    await a.on_answer(RateInfo(limit=10, remaining=3), sent_at=await a.now(), others=2)
+    _, sent = await a.admit(rate_limit=None, inflight=0)
+    await a.on_answer(RateInfo(limit=10, remaining=3), sent_at=sent, others=2)
     assert (await b.admit(rate_limit=None, inflight=2))[0] == 0.0  # 3 left, 2 on their way
     # spent, the window's end unknown: only a lone probe may go
     assert (await b.admit(rate_limit=None, inflight=3))[0] > 0

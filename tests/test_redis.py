@@ -22,9 +22,8 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 import leat_async as la
-from leat_async import LeatClient
+from leat_async import LeatClient, RateInfo
 from leat_async._pacing import PROBE_POLL
-from leat_async._wire import RateInfo
 from leat_async.testing import FakeLeat
 
 from .conftest import FAST_RETRY, TOKEN
@@ -162,7 +161,8 @@ async def test_keys_hash_token_and_base_url_and_expire(redis_url: str) -> None:
             async with LeatClient(TOKEN, base_url=fake.url, rate_state=state, rate_limit=5) as c:
                 await c.giftcard_transactions.list()
                 spent = RateInfo(limit=5, remaining=0)
-                await state.on_answer(spent, sent_at=await state.now(), others=0)
+                _, sent = await state.admit(rate_limit=5, inflight=0)
+                await state.on_answer(spent, sent_at=sent, others=0)
                 await state.admit(rate_limit=5, inflight=0)  # spent, end unknown: a lone probe
                 await look()
                 await state.pause(0.5)
@@ -188,7 +188,8 @@ async def test_the_lone_probe_is_one_for_every_worker(states: list[la.RedisRateS
 
 async def test_answers_count_the_sends_made_after_them(states: list[la.RedisRateState]) -> None:
     a, b = states
-    await a.on_answer(RateInfo(limit=10, remaining=9), sent_at=await a.now(), others=0)
+    _, opening = await a.admit(rate_limit=None, inflight=0)
+    await a.on_answer(RateInfo(limit=10, remaining=9), sent_at=opening, others=0)
     _, first = await a.admit(rate_limit=None, inflight=0)
     for _ in range(3):
         await b.admit(rate_limit=None, inflight=0)
