@@ -40,7 +40,7 @@ __all__ = [
 
 API_PREFIX = "/api/v3/oauth/clients"
 
-try:  # the optional "fast" extra
+try:  # a core dependency on CPython; PyPy has the standard library's json
     import orjson
 
     _loads: Any = orjson.loads
