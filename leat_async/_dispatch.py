@@ -207,11 +207,14 @@ class Dispatcher:
     # -- one attempt -----------------------------------------------------------------------
 
     async def _attempt(self, call: _Call, attempt: int) -> Outcome:
-        try:
-            async with asyncio.timeout(call.left() - call.floor()):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise call.too_late("a free slot (max_concurrency)", attempt - 1) from None
+        if self._slots.locked():  # a free slot is taken at once: no timer for that
+            try:
+                async with asyncio.timeout(call.left() - call.floor()):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise call.too_late("a free slot (max_concurrency)", attempt - 1) from None
+        else:
+            await self._slots.acquire()
         try:
             if call.left() < call.floor():
                 raise call.too_late("a free slot (max_concurrency)", attempt - 1)

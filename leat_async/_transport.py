@@ -7,6 +7,7 @@ once, into a :class:`~leat_async._wire.Failure`; an answer is classified by
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -52,6 +53,15 @@ class Timeouts:
         opened is always told apart (nothing was sent) from an answer that never came. Timers
         are exact (no rounding up to whole seconds), or the order could flip.
         """
+        if left >= self.total:
+            return self._whole
+        return self._cut(left)
+
+    @functools.cached_property
+    def _whole(self) -> aiohttp.ClientTimeout:
+        return self._cut(self.total)
+
+    def _cut(self, left: float) -> aiohttp.ClientTimeout:
         total = max(0.001, min(self.total, left))
         return aiohttp.ClientTimeout(
             total=total,
