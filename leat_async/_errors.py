@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -50,11 +50,26 @@ __all__ = [
     "LeatTimeoutError",
     "MaxAmountExceededError",
     "NotLastTransactionError",
+    "Operation",
     "OutcomeUnknownError",
     "RateLimitedError",
     "ServiceUnavailableError",
     "ShopNotFoundError",
     "TransactionNotFoundError",
+]
+
+
+#: What a request was for, as errors and events name it.
+Operation = Literal[
+    "get",
+    "list",
+    "create",
+    "reverse",
+    "giftcards.find",
+    "giftcards.get",
+    "giftcards.list",
+    "giftcards.create",
+    "giftcard_programs.list",
 ]
 
 
@@ -285,7 +300,7 @@ class OutcomeUnknownError(LeatError):
         self,
         message: str,
         *,
-        operation: str,
+        operation: Operation,
         method: str,
         path: str,
         sent: Mapping[str, Any],

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 from yarl import URL
 
-from ._errors import LeatAPIError, RateLimitedError, api_error_class
+from ._errors import LeatAPIError, Operation, RateLimitedError, api_error_class
 
 __all__ = [
     "API_PREFIX",
@@ -140,7 +140,7 @@ class Request:
     path: str
     query: tuple[tuple[str, str], ...] = ()
     body: Mapping[str, Any] | None = None
-    operation: str = ""  # "get", "list", "create", "reverse": named in errors
+    operation: Operation = "get"  # named in errors
     subject: str | None = None  # the transaction uuid in the path, if any
 
     def sent(self) -> dict[str, Any]:
