@@ -41,10 +41,12 @@ from ._errors import (
 )
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._pacing import LocalRateState, RateState
-from ._pagination import Pager, Position
+from ._pagination import Pager, Sort
 from ._params import CreatedAt
+from ._position import Position
 from ._retry import RetryPolicy
 from ._version import __version__
+from ._walk import ItemIterator, PageIterator
 from ._windows import merge_by_created_at, split_created_at
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ __all__ = [
     "GiftcardTransaction",
     "InsufficientBalanceError",
     "InvalidInputError",
+    "ItemIterator",
     "LeatAPIError",
     "LeatClient",
     "LeatConnectionError",
@@ -83,6 +86,7 @@ __all__ = [
     "NotLastTransactionError",
     "OutcomeUnknownError",
     "Page",
+    "PageIterator",
     "PageMeta",
     "Pager",
     "Position",
@@ -94,6 +98,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Shop",
     "ShopNotFoundError",
+    "Sort",
     "Stats",
     "TransactionNotFoundError",
     "__version__",

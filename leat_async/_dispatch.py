@@ -18,6 +18,7 @@ import aiohttp
 import attrs
 from yarl import URL
 
+from ._clock import ServerClock
 from ._errors import (
     LeatAPIError,
     LeatConnectionError,
@@ -116,6 +117,7 @@ class Dispatcher:
         self._budget = RetryBudget(ratio=retry.budget_ratio, capacity=retry.budget_min)
         self._inflight = 0
         self.stats = Stats()
+        self.server_clock = ServerClock()  # learnt from every answer's Date: walks' snapshots
 
     @property
     def attempt_seconds(self) -> float:
@@ -250,7 +252,9 @@ class Dispatcher:
         except (aiohttp.ClientError, OSError) as exc:
             return _Attempt(failure=Failure.DISCONNECTED, cause=_describe(exc), sent_at=sent_at)
         answer = classify(status, resp_headers, raw, request=request, now=datetime.now(UTC))
-        return _Attempt(answer=answer, date_header=resp_headers.get("Date"), sent_at=sent_at)
+        date_header = resp_headers.get("Date")
+        self.server_clock.observe(date_header)
+        return _Attempt(answer=answer, date_header=date_header, sent_at=sent_at)
 
     def _parsed(
         self, request: Request, result: _Attempt, parse: Callable[[Any], T], attempts: int

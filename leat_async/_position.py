@@ -1,0 +1,202 @@
+"""Where a walk stands: what it has handed out, exactly, to checkpoint and resume.
+
+A position names a page, the snapshot the walk is bounded by, and the keys of the rows already
+handed out that could still show up from that page on: the ones handed out from that page so
+far, and those of the page before it (a row inserted earlier in the listing shifts the pages by
+one or more rows; the walk drops a row it has handed out before, resumed or not).
+Resuming fetches that page again and hands out every row whose key is not among them.
+
+The walk keeps only counters per row; a :class:`Position` is made when it is read.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence, Set
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import attrs
+
+__all__ = ["Key", "Position", "WalkState"]
+
+T = TypeVar("T")
+#: What tells two items of a listing apart (a transaction's ``id``, a card's ``uuid``).
+Key = int | str
+
+_FORMAT = 1  # the version of to_dict()'s layout
+
+
+@attrs.frozen(kw_only=True, repr=False)
+class Position:
+    """Where a walk stands: every row before ``page``, and the rows keyed in ``seen``, have
+    been handed out; nothing else has.
+
+    Resume with the same filters: ``client.giftcard_transactions.list(<same filters>,
+    resume=position)``. A position pickles, and :meth:`to_dict` / :meth:`from_dict` turn it into
+    JSON-safe data and back (for a checkpoint file or a database column).
+
+    - ``page``: the page holding the next row to hand out;
+    - ``snapshot``: the whole second (server time) the walk is bounded by: it sees only rows
+      created before it. A listing without a ``created_at`` filter records when its walk began;
+    - ``seen``: keys of rows already handed out that could still appear from ``page`` on;
+    - ``listing`` and ``parameters``: the listing and the filters the walk was made with
+      (resuming with others is a ``ValueError``).
+    """
+
+    page: int
+    snapshot: datetime
+    seen: frozenset[Key] = frozenset()
+    listing: str
+    parameters: tuple[tuple[str, str], ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"Position(page={self.page}, snapshot={self.snapshot.isoformat()}, "
+            f"seen=<{len(self.seen)} keys>, listing={self.listing!r})"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe data (str, int, lists): ``json.dumps(position.to_dict())`` just works."""
+        return {
+            "format": _FORMAT,
+            "listing": self.listing,
+            "parameters": [list(pair) for pair in self.parameters],
+            "page": self.page,
+            "snapshot": self.snapshot.isoformat(),
+            "seen": sorted(self.seen, key=lambda key: (isinstance(key, str), key)),
+        }
+
+    @classmethod
+    def from_dict(cls, doc: Mapping[str, Any]) -> Position:
+        """The position that :meth:`to_dict` gave; ``ValueError`` for anything else."""
+        if not isinstance(doc, Mapping) or doc.get("format") != _FORMAT:
+            raise ValueError("not a position (made by Position.to_dict of this version)")
+        listing, parameters = doc.get("listing"), doc.get("parameters")
+        page, snapshot, seen = doc.get("page"), doc.get("snapshot"), doc.get("seen")
+        if not isinstance(listing, str):
+            raise ValueError("position: 'listing' must be a str")
+        if not isinstance(parameters, list) or not all(_is_pair(p) for p in parameters):
+            raise ValueError("position: 'parameters' must be a list of [name, value] strs")
+        if type(page) is not int or page < 1:
+            raise ValueError("position: 'page' must be an int >= 1")
+        if not isinstance(seen, list) or not all(type(key) in (int, str) for key in seen):
+            raise ValueError("position: 'seen' must be a list of ints or strs")
+        return cls(
+            page=page,
+            snapshot=_aware(snapshot),
+            seen=frozenset(seen),
+            listing=listing,
+            parameters=tuple((name, value) for name, value in parameters),
+        )
+
+    def check_resumes(self, listing: str, parameters: tuple[tuple[str, str], ...]) -> None:
+        """``ValueError`` unless this position was taken from a walk of ``listing`` with these
+        ``parameters`` (resuming another walk's position would skip or repeat rows).
+        """
+        if listing != self.listing:
+            raise ValueError(
+                f"resume: the position is from a walk of {self.listing!r}, not of {listing!r}"
+            )
+        if parameters != self.parameters:
+            ours, theirs = dict(parameters), dict(self.parameters)
+            names = sorted(n for n in ours.keys() | theirs.keys() if ours.get(n) != theirs.get(n))
+            raise ValueError(
+                "resume: the position was taken with other filters than these "
+                f"(they differ in {', '.join(names)}); resume with the same filters"
+            )
+
+
+def _is_pair(value: object) -> bool:
+    return (
+        isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)
+    )
+
+
+def _aware(value: object) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("position: 'snapshot' must be an ISO 8601 str")
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"position: 'snapshot' is not an ISO 8601 time: {value!r:.40}") from None
+    if when.tzinfo is None:
+        raise ValueError("position: 'snapshot' has no timezone")
+    return when
+
+
+class WalkState(Generic[T]):
+    """What one walk has handed out, kept apart from the walk's requests.
+
+    The pager keeps the state of its latest walk for ``pager.position``, while the requests
+    die with the iterator (dropping or closing it cancels them). The item iterator hands rows
+    out of ``left``; how many it has handed is ``len(order) - len(left)``, counted only when a
+    position is asked for. The state keeps keys, not rows: a row handed out is the caller's.
+    """
+
+    __slots__ = (
+        "key",
+        "left",
+        "listing",
+        "order",
+        "page",
+        "page_keys",
+        "parameters",
+        "prev_keys",
+        "snapshot",
+        "total_drift",
+    )
+
+    def __init__(
+        self,
+        *,
+        listing: str,
+        parameters: tuple[tuple[str, str], ...],
+        key: Callable[[T], Key],
+        start: int,
+        snapshot: datetime | None,
+        seen: Set[Key],
+    ) -> None:
+        self.listing = listing
+        self.parameters = parameters
+        self.key = key
+        self.snapshot = snapshot
+        self.page = start - 1  # the page being handed out
+        self.order: Sequence[Key] = ()  # the keys of its rows to hand out, in order
+        self.left: deque[T] = deque()  # the rows of it not handed out yet
+        self.page_keys: Set[Key] = seen  # keys of that page as fetched (or a position's seen)
+        self.prev_keys: Set[Key] = frozenset()  # keys of the page before it
+        self.total_drift = 0  # pages whose meta.total differed from the first page's
+
+    def turn(self, number: int, rows: Sequence[T]) -> Sequence[T]:
+        """Move to page ``number``; its rows less those the two pages before handed out (rows
+        shift by as many as were inserted earlier in the listing meanwhile).
+        """
+        order: Sequence[Key] = list(map(self.key, rows))
+        keys = set(order)
+        recent, before = self.page_keys, self.prev_keys
+        if not (keys.isdisjoint(recent) and keys.isdisjoint(before)):
+            kept = [i for i, k in enumerate(order) if k not in recent and k not in before]
+            order, rows = [order[i] for i in kept], [rows[i] for i in kept]
+        self.prev_keys, self.page_keys = recent, keys
+        self.page, self.order = number, order
+        return rows
+
+    def position(self) -> Position | None:
+        """Exactly what has been handed out; ``None`` while the walk has no snapshot yet."""
+        if self.snapshot is None:
+            return None
+        handed = len(self.order) - len(self.left)
+        if handed >= len(self.order):  # the page is done (or none was fetched yet)
+            return self._at(self.page + 1, frozenset(self.page_keys))
+        return self._at(self.page, frozenset(self.prev_keys).union(self.order[:handed]))
+
+    def _at(self, page: int, seen: frozenset[Key]) -> Position:
+        assert self.snapshot is not None
+        return Position(
+            page=page,
+            snapshot=self.snapshot,
+            seen=seen,
+            listing=self.listing,
+            parameters=self.parameters,
+        )
