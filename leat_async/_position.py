@@ -12,11 +12,9 @@ The walk keeps only counters per row; a :class:`Position` is made when it is rea
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any, Generic, TypeVar
-
-import attrs
 
 __all__ = ["Key", "Position", "WalkState"]
 
@@ -27,14 +25,14 @@ Key = int | str
 _FORMAT = 1  # the version of to_dict()'s layout
 
 
-@attrs.frozen(kw_only=True, repr=False)
 class Position:
     """Where a walk stands: every row before ``page``, and the rows keyed in ``seen``, have
     been handed out; nothing else has.
 
     Resume with the same filters: ``client.giftcard_transactions.list(<same filters>,
-    resume=position)``. A position pickles, and :meth:`to_dict` / :meth:`from_dict` turn it into
-    JSON-safe data and back (for a checkpoint file or a database column).
+    resume=position)``. A position is immutable and hashable, pickles, and :meth:`to_dict` /
+    :meth:`from_dict` turn it into JSON-safe data and back (for a checkpoint file or a
+    database column).
 
     - ``page``: the page holding the next row to hand out;
     - ``snapshot``: the whole second (server time) the walk is bounded by: it sees only rows
@@ -42,13 +40,62 @@ class Position:
     - ``seen``: keys of rows already handed out that could still appear from ``page`` on;
     - ``listing`` and ``parameters``: the listing and the filters the walk was made with
       (resuming with others is a ``ValueError``).
+
+    Reading ``pager.position`` after every row is cheap: ``seen`` is put together only when it
+    is asked for (by ``to_dict``, pickling or comparing).
     """
+
+    __slots__ = ("_before", "_order", "_seen", "listing", "page", "parameters", "snapshot")
 
     page: int
     snapshot: datetime
-    seen: frozenset[Key] = frozenset()
     listing: str
     parameters: tuple[tuple[str, str], ...]
+    _before: frozenset[Key]  # keys handed out before the page's rows in _order
+    _order: Sequence[Key]
+    _seen: frozenset[Key] | None  # the two together, once asked for
+
+    def __init__(
+        self,
+        *,
+        page: int,
+        snapshot: datetime,
+        seen: Iterable[Key] = (),
+        listing: str,
+        parameters: Iterable[tuple[str, str]],
+    ) -> None:
+        _fill(self, page, snapshot, frozenset(seen), (), listing, tuple(parameters))
+
+    @property
+    def seen(self) -> frozenset[Key]:
+        seen = self._seen
+        if seen is None:
+            seen = self._before.union(self._order)
+            object.__setattr__(self, "_seen", seen)
+        return seen
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Position is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError("a Position is immutable")
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.page, self.snapshot, self.seen, self.listing, self.parameters)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Position):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _restore,
+            (self.page, self.snapshot, tuple(self.seen), self.listing, self.parameters),
+        )
 
     def __repr__(self) -> str:
         return (
@@ -107,6 +154,42 @@ class Position:
             )
 
 
+def _fill(
+    position: Position,
+    page: int,
+    snapshot: datetime,
+    before: frozenset[Key],
+    handed: Sequence[Key],
+    listing: str,
+    parameters: tuple[tuple[str, str], ...],
+) -> None:
+    _SET_PAGE(position, page)
+    _SET_SNAPSHOT(position, snapshot)
+    _SET_BEFORE(position, before)
+    _SET_ORDER(position, handed)
+    _SET_SEEN(position, None if handed else before)
+    _SET_LISTING(position, listing)
+    _SET_PARAMETERS(position, parameters)
+
+
+# A Position refuses assignment; it is filled through its slots' own setters (the cheapest way
+# that still refuses: a position may be read after every row).
+_SET_PAGE, _SET_SNAPSHOT, _SET_BEFORE, _SET_ORDER, _SET_SEEN, _SET_LISTING, _SET_PARAMETERS = (
+    vars(Position)[name].__set__
+    for name in ("page", "snapshot", "_before", "_order", "_seen", "listing", "parameters")
+)
+
+
+def _restore(
+    page: int,
+    snapshot: datetime,
+    seen: tuple[Key, ...],
+    listing: str,
+    parameters: tuple[tuple[str, str], ...],
+) -> Position:
+    return Position(page=page, snapshot=snapshot, seen=seen, listing=listing, parameters=parameters)
+
+
 def _is_pair(value: object) -> bool:
     return (
         isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)
@@ -162,41 +245,38 @@ class WalkState(Generic[T]):
         self.key = key
         self.snapshot = snapshot
         self.page = start - 1  # the page being handed out
-        self.order: Sequence[Key] = ()  # the keys of its rows to hand out, in order
+        self.order: tuple[Key, ...] = ()  # the keys of its rows to hand out, in order
         self.left: deque[T] = deque()  # the rows of it not handed out yet
-        self.page_keys: Set[Key] = seen  # keys of that page as fetched (or a position's seen)
-        self.prev_keys: Set[Key] = frozenset()  # keys of the page before it
+        self.page_keys = frozenset(seen)  # keys of that page as fetched (or a position's seen)
+        self.prev_keys: frozenset[Key] = frozenset()  # keys of the page before it
         self.total_drift = 0  # pages whose meta.total differed from the first page's
 
     def turn(self, number: int, rows: Sequence[T]) -> Sequence[T]:
         """Move to page ``number``; its rows less those the two pages before handed out (rows
         shift by as many as were inserted earlier in the listing meanwhile).
         """
-        order: Sequence[Key] = list(map(self.key, rows))
-        keys = set(order)
+        order = tuple(map(self.key, rows))
+        keys = frozenset(order)
         recent, before = self.page_keys, self.prev_keys
         if not (keys.isdisjoint(recent) and keys.isdisjoint(before)):
             kept = [i for i, k in enumerate(order) if k not in recent and k not in before]
-            order, rows = [order[i] for i in kept], [rows[i] for i in kept]
+            order, rows = tuple(order[i] for i in kept), [rows[i] for i in kept]
         self.prev_keys, self.page_keys = recent, keys
         self.page, self.order = number, order
         return rows
 
     def position(self) -> Position | None:
         """Exactly what has been handed out; ``None`` while the walk has no snapshot yet."""
-        if self.snapshot is None:
+        snapshot = self.snapshot
+        if snapshot is None:
             return None
-        handed = len(self.order) - len(self.left)
-        if handed >= len(self.order):  # the page is done (or none was fetched yet)
-            return self._at(self.page + 1, frozenset(self.page_keys))
-        return self._at(self.page, frozenset(self.prev_keys).union(self.order[:handed]))
-
-    def _at(self, page: int, seen: frozenset[Key]) -> Position:
-        assert self.snapshot is not None
-        return Position(
-            page=page,
-            snapshot=self.snapshot,
-            seen=seen,
-            listing=self.listing,
-            parameters=self.parameters,
-        )
+        order = self.order
+        handed = len(order) - len(self.left)
+        if handed >= len(order):  # the page is done (or none was fetched yet)
+            page, before, order = self.page + 1, self.page_keys, ()
+        else:
+            page, before, order = self.page, self.prev_keys, order[:handed]
+        # a new Position that shares the walk's keys (neither changes once the walk passed them)
+        position = Position.__new__(Position)
+        _fill(position, page, snapshot, before, order, self.listing, self.parameters)
+        return position

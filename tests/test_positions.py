@@ -119,6 +119,9 @@ async def test_a_position_pickles_and_round_trips_through_json(
     assert position.page == 2 and len(position.seen) == 13
     assert position.snapshot.microsecond == 0 and position.snapshot.tzinfo is not None
     assert repr(position).endswith("seen=<13 keys>, listing='giftcard-transactions')")
+    assert hash(Position.from_dict(doc)) == hash(position) and len({position, position}) == 1
+    with pytest.raises(AttributeError, match="immutable"):
+        position.page = 1  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
