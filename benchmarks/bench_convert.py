@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from leat_async import Page
+from leat_async import GiftcardTransaction, Page
 from leat_async._convert import structure
 
 from ._common import TOKEN, Config, FakeServer, Section, fmt_ratio, median
@@ -26,6 +26,7 @@ from ._pydantic import PydPage
 __all__ = ["run"]
 
 PATH = "/api/v3/oauth/clients/giftcard-transactions"
+TxPage = Page[GiftcardTransaction]
 SEED = 10_000
 PAGE = 50  # mid-listing: settled rows with a settlement object, non-null uuids
 
@@ -50,7 +51,7 @@ def per_call_us(fn: Callable[[], Any], repeats: int) -> float:
 
 def _check(raw: bytes) -> None:
     """Both sides must read the same page the same way, or the comparison means nothing."""
-    ours = structure(orjson.loads(raw), Page)
+    ours = structure(orjson.loads(raw), TxPage)
     theirs = PydPage.model_validate_json(raw)
     if len(ours.data) != 100 or len(theirs.data) != 100:
         raise RuntimeError("the benchmark page does not hold 100 rows")
@@ -77,12 +78,12 @@ def run(config: Config) -> list[Section]:
     ours_orjson = "ours: structure(orjson.loads(raw), Page)  [what the client runs]"
     pyd = "pydantic v2: Page.model_validate_json(raw)"
     variants: dict[str, Callable[[], Any]] = {
-        ours_json: lambda: structure(json.loads(raw), Page),
-        ours_orjson: lambda: structure(orjson.loads(raw), Page),
+        ours_json: lambda: structure(json.loads(raw), TxPage),
+        ours_orjson: lambda: structure(orjson.loads(raw), TxPage),
         pyd: lambda: PydPage.model_validate_json(raw),
         "  part: json.loads(raw)": lambda: json.loads(raw),
         "  part: orjson.loads(raw)": lambda: orjson.loads(raw),
-        "  part: structure(doc, Page), doc already parsed": lambda: structure(doc, Page),
+        "  part: structure(doc, Page), doc already parsed": lambda: structure(doc, TxPage),
         "  part: pydantic Page.model_validate(doc), doc already parsed": lambda: (
             PydPage.model_validate(doc)
         ),

@@ -6,7 +6,11 @@ Variants, each walking every 100-row page of the same fake listing and touching 
 - ours, default: ``LeatClient()`` (8 in flight, the pager prefetches 8 pages);
 - raw aiohttp + ``json.loads``: pages 1..last_page one after another, dicts only (the floor);
 - raw aiohttp + ``orjson.loads``: the same with the parser our client uses when installed;
-- httpx + pydantic v2: ``AsyncClient.get`` and ``Page.model_validate_json``, one after another.
+- httpx + pydantic v2: ``AsyncClient.get`` and ``Page.model_validate_json``, one after another;
+- ours, sequential, reading ``pager.position`` after every row (what a per-row checkpoint costs).
+
+And small walks: one-page walks on one client (requests per walk, time per walk), next to one
+raw aiohttp GET each: a walk costs the pages it fetches once the client knows the server's clock.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import pstats
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -25,7 +30,7 @@ import aiohttp
 import httpx
 import orjson
 
-from leat_async import LeatClient
+from leat_async import CreatedAt, LeatClient
 
 from ._common import (
     TOKEN,
@@ -52,6 +57,7 @@ DEFAULT = "ours, default (8 in flight, prefetch 8)"
 RAW = "raw aiohttp + json.loads, sequential"
 RAW_OR = "raw aiohttp + orjson.loads, sequential"
 HTTPX = "httpx + pydantic v2, sequential"
+POSITIONS = "ours, sequential, pager.position read after every row"
 
 Walk = Callable[[], Awaitable[int]]
 
@@ -64,6 +70,16 @@ async def ours(url: str, *, max_concurrency: int | None = None) -> int:
     async with LeatClient(TOKEN, base_url=url, **options) as client:
         async for _tx in client.giftcard_transactions.list(per_page=PER_PAGE):
             n += 1
+    return n
+
+
+async def ours_reading_positions(url: str) -> int:
+    n = 0
+    async with LeatClient(TOKEN, base_url=url, max_concurrency=1) as client:
+        pager = client.giftcard_transactions.list(per_page=PER_PAGE)
+        async for _tx in pager:
+            n += 1
+            _position = pager.position
     return n
 
 
@@ -99,18 +115,23 @@ async def httpx_pydantic(url: str) -> int:
     return n
 
 
-def _walks(url: str) -> dict[str, Walk]:
-    return {
+def _walks(url: str, *, positions: bool) -> dict[str, Walk]:
+    walks: dict[str, Walk] = {
         SEQ: partial(ours, url, max_concurrency=1),
         DEFAULT: partial(ours, url),
         RAW: partial(raw_aiohttp, url, loads=json.loads),
         RAW_OR: partial(raw_aiohttp, url, loads=orjson.loads),
         HTTPX: partial(httpx_pydantic, url),
     }
+    if positions:
+        walks[POSITIONS] = partial(ours_reading_positions, url)
+    return walks
 
 
-async def _measure(server: FakeServer, repeats: int) -> tuple[dict[str, list[Timing]], int]:
-    walks = _walks(server.url)
+async def _measure(
+    server: FakeServer, repeats: int, *, positions: bool = False
+) -> tuple[dict[str, list[Timing]], int]:
+    walks = _walks(server.url, positions=positions)
     items = 0
     for walk in walks.values():  # warm-up: connections, pydantic's schema, the server's caches
         _, items = await timed(server, walk)
@@ -231,8 +252,9 @@ def run(config: Config) -> list[Section]:
 
     seed0 = 5_000 if config.quick else 20_000
     with FakeServer(seed=seed0) as server:
-        timings, items = asyncio.run(_measure(server, repeats))
+        timings, items = asyncio.run(_measure(server, repeats, positions=True))
         profile = asyncio.run(_profile_sequential(server.url)) if config.profile else None
+        small = asyncio.run(_small_walks(server.url, 50 if config.quick else 200))
     section, rates = _section("pager, server latency 0", items, timings, repeats)
     sections.append(section)
     pairs: list[tuple[str, str, str, float | None]] = [
@@ -240,8 +262,10 @@ def run(config: Config) -> list[Section]:
         ("ours sequential / httpx + pydantic", SEQ, HTTPX, 3.0),
         ("ours sequential / raw aiohttp + orjson.loads", SEQ, RAW_OR, None),
         ("ours default / ours sequential", DEFAULT, SEQ, None),
+        ("ours reading position per row / ours sequential", POSITIONS, SEQ, None),
     ]
     sections.append(_ratio_section("pager ratios, latency 0", rates, pairs, cpu_goals=True))
+    sections.append(small)
     if profile is not None:
         title = "cProfile of one sequential walk (latency 0), top 25 by tottime"
         sections.append(Section(title, [], [], notes=["```", profile.rstrip(), "```"]))
@@ -269,3 +293,50 @@ def run(config: Config) -> list[Section]:
         _ratio_section("pager ratios, latency 30 ms", rates, pairs, cpu_goals=False, notes=notes)
     )
     return sections
+
+
+async def _small_walks(url: str, walks: int) -> Section:
+    """One-page walks on one client, next to one raw GET of the same page each."""
+    # the last 12 hours: one page (the seed has ~55 rows a day), cut at each walk's snapshot
+    window = CreatedAt(gte=datetime.now(UTC) - timedelta(hours=12))
+    async with LeatClient(TOKEN, base_url=url, max_concurrency=1) as client:
+        gtx = client.giftcard_transactions
+
+        async def walk_all() -> int:
+            return sum(
+                [len([tx async for tx in gtx.list(created_at=window)]) for _ in range(walks)]
+            )
+
+        rows = len([tx async for tx in gtx.list(created_at=window)])  # the client's first walk
+        first = client.stats.requests
+        timing, _ = await timed(None, walk_all)
+        later = (client.stats.requests - first) / walks
+    params = {"perPage": str(PER_PAGE), "page": "1", **dict(window.query())}
+    async with aiohttp.ClientSession(headers=HEADERS) as session:
+
+        async def get_all() -> int:
+            n = 0
+            for _ in range(walks):
+                async with session.get(url + PATH, params=params) as resp:
+                    n += len(json.loads(await resp.read())["data"])
+            return n
+
+        await get_all()  # warm-up
+        raw, _ = await timed(None, get_all)
+    body = [
+        [f"ours: async for over list(created_at=<{rows} rows>)", f"{later:.2f}", timing],
+        ["raw aiohttp GET + json.loads of the same page", "1.00", raw],
+    ]
+    table = [
+        [name, requests, f"{t.wall / walks * 1000:.2f}", f"{t.cpu / walks * 1e6:,.0f}"]
+        for name, requests, t in body
+    ]
+    notes = [
+        f"{walks} walks of one page ({rows} rows, no upper bound of the caller's: the snapshot "
+        f"bounds it) on one client, after its first walk, which cost {first} requests: it "
+        "learnt the server's clock from its first answer, and re-read that page within it. "
+        "Before walks bounded their first page by a clock known from earlier answers, every "
+        f"such walk cost 2 requests. Ours / raw per walk, client CPU: {timing.cpu / raw.cpu:.2f}x."
+    ]
+    headers = ["variant", "requests per walk", "wall ms per walk", "client CPU us per walk"]
+    return Section("small walks, latency 0", headers, table, notes=notes)

@@ -44,10 +44,12 @@ from ._events import Event, EventKind, Stats
 from ._giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._pacing import LocalRateState, RateState
-from ._pagination import Pager, Position
+from ._pagination import Pager, Sort
 from ._params import CreatedAt
+from ._position import Position
 from ._retry import RetryPolicy
 from ._version import __version__
+from ._walk import ItemIterator, PageIterator
 from ._windows import merge_by_created_at, split_created_at
 from ._wire import RateInfo
 
@@ -81,6 +83,7 @@ __all__ = [
     "GiftcardTransaction",
     "InsufficientBalanceError",
     "InvalidInputError",
+    "ItemIterator",
     "LeatAPIError",
     "LeatClient",
     "LeatConnectionError",
@@ -93,6 +96,7 @@ __all__ = [
     "Operation",
     "OutcomeUnknownError",
     "Page",
+    "PageIterator",
     "PageMeta",
     "Pager",
     "Position",
@@ -105,6 +109,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Shop",
     "ShopNotFoundError",
+    "Sort",
     "Stats",
     "TransactionNotFoundError",
     "__version__",

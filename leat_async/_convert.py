@@ -18,7 +18,7 @@ import cattrs
 from cattrs.gen import make_dict_structure_fn, override
 
 from ._giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
-from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
+from ._models import CardRef, GiftcardTransaction, PageMeta, Shop
 
 __all__ = [
     "StructureError",
@@ -187,7 +187,8 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
         conv.register_structure_hook_func(lambda t: t == str | None, _optional_str)
         conv.register_structure_hook_func(lambda t: t == int | None, _optional_int)
     conv.register_structure_hook_func(lambda t: t == tuple[Any, ...], _any_tuple)
-    for cls in (CardRef, Shop, GiftcardTransaction, PageMeta, Page):
+    # Page is generic: cattrs makes the hook of each Page[Item] on first use, from these
+    for cls in (CardRef, Shop, GiftcardTransaction, PageMeta):
         if cls is GiftcardTransaction and not detailed_validation:
             conv.register_structure_hook(cls, _fast_transaction)
         else:

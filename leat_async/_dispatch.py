@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import attrs
 from yarl import URL
 
+from ._clock import ServerClock
 from ._errors import (
     LeatAPIError,
     LeatConnectionError,
@@ -122,6 +123,7 @@ class Dispatcher:
         self._inflight = 0
         self.stats = Stats()
         self.money = MoneyTasks(self.stats, on_event)
+        self.server_clock = ServerClock()  # learnt from every answer's Date: walks' snapshots
 
     def timeouts(self, timeout: float | None) -> Timeouts:
         """The client's attempt timeouts, or a call's own (``ValueError`` if bad)."""
@@ -275,6 +277,8 @@ class Dispatcher:
         )
         if outcome.processed is Processed.NO:
             call.may_have_left = False  # refused or never sent: nothing is pending
+        if outcome.date_header is not None:
+            self.server_clock.observe(outcome.date_header)
         self._answered(request, attempt, outcome, time.perf_counter() - started)
         return outcome
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import attrs
 
@@ -47,6 +47,11 @@ class GiftcardTransaction:
 
 @attrs.define(slots=True)
 class PageMeta:
+    """A page's place in its listing. ``limit`` is the page size (``per_page`` says the same);
+    ``viewing_from``/``viewing_to`` are ``None`` on an empty page and for listings that do not
+    send them.
+    """
+
     page: int
     limit: int
     viewing_from: int | None
@@ -54,10 +59,17 @@ class PageMeta:
     last_page: int
     total: int
 
+    @property
+    def per_page(self) -> int:
+        return self.limit
+
+
+T = TypeVar("T")
+
 
 @attrs.define(slots=True)
-class Page:
-    """One page of a listing."""
+class Page(Generic[T]):
+    """One page of a listing: ``Page[GiftcardTransaction]`` for the transactions."""
 
-    data: Sequence[GiftcardTransaction]
+    data: Sequence[T]
     meta: PageMeta

@@ -1,115 +1,66 @@
-"""The pager: first page, pages, items; a bounded prefetch window; snapshots; de-duplication.
+"""The one pager of every listing: a reusable description of a walk, generic over the item type.
 
-A walk is a snapshot: it sees the rows created before the whole second in which it started (the
-server's ``Date``), because ``created_at`` is stored to the second and rows of that same second
-could still arrive and shift the pages. A caller's upper bound that is already in the past is
-kept as it is; one in the future is cut at the snapshot.
-Prefetched pages may complete in any order; they are yielded strictly in page order, and at most
-``prefetch`` pages are fetched ahead, so memory stays flat however long the listing.
+A :class:`Listing` says what differs between listings (how to ask for page N, how to read the
+answer, what tells two items apart, whether ``created_at`` snapshots apply); the pager and its
+walks (:mod:`._walk`) do the rest the same way for all of them. See the README, "Walking the
+listing", for what a walk guarantees.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator, Set
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import attrs
 
-from ._dispatch import Reply
-from ._models import GiftcardTransaction, Page, PageMeta
+from ._models import Page, PageMeta
 from ._params import CreatedAt
+from ._position import Key, Position, WalkState
+from ._snapshot import bounded, holds_nothing
+from ._walk import ItemIterator, PageIterator
+from ._wire import Request
 
-__all__ = ["Pager", "Position"]
+if TYPE_CHECKING:
+    from ._dispatch import Dispatcher, Reply
 
-log = logging.getLogger("leat_async")
+__all__ = ["Listing", "Pager", "Sort"]
 
-FetchPage = Callable[[int, CreatedAt | None], Awaitable[Reply[Page]]]
+T = TypeVar("T")
+
+#: The orders the transactions listing can be sorted in.
+Sort = Literal["created_at", "-created_at"]
 
 
-@attrs.frozen
-class Position:
-    """Where a walk stands: the next page it will yield, and the snapshot bound it uses.
+@attrs.frozen(kw_only=True)
+class Listing(Generic[T]):
+    """What the pager needs to know about one paginated endpoint, and the caller's filters.
 
-    Save it to resume later with ``list(..., page=position.page, snapshot=position.snapshot)``.
+    - ``name``, ``parameters``: name the listing and its filters in a :class:`Position`;
+    - ``request(page, bound)``: the request for page ``page``, within the ``created_at`` range
+      ``bound`` (``None``: no range; always ``None`` for listings without ``created_at``);
+    - ``parse(document)``: an answer's JSON document as a ``Page[T]`` (``ValueError`` if wrong);
+    - ``key(item)``: what tells two items apart (for de-duplication and positions);
+    - ``created_at(item)``: when an item was created, for listings filtered by ``created_at``:
+      their walks are snapshots. ``None``: no such filter, and the walk is not bounded;
+    - ``range``: the caller's ``created_at`` filter; ``descending``: newest first.
     """
 
-    page: int
-    snapshot: datetime | None
+    name: str
+    parameters: tuple[tuple[str, str], ...]
+    per_page: int
+    request: Callable[[int, CreatedAt | None], Request]
+    parse: Callable[[Any], Page[T]]
+    key: Callable[[T], Key]
+    created_at: Callable[[T], datetime] | None = None
+    range: CreatedAt | None = None
+    descending: bool = False
 
-
-def _whole_second(when: datetime) -> datetime:
-    return when.astimezone(UTC).replace(microsecond=0)
-
-
-def _holds_nothing(created_at: CreatedAt | None, snapshot: datetime | None) -> bool:
-    """The caller's lower bound is at or after the snapshot: nothing can be in the walk."""
-    lower = created_at.lower if created_at is not None else None
-    return snapshot is not None and lower is not None and lower >= snapshot
-
-
-def _bounded(created_at: CreatedAt | None, snapshot: datetime | None) -> CreatedAt | None:
-    """The caller's range, cut at the snapshot unless the caller's own upper bound is earlier."""
-    if snapshot is None:
-        return created_at
-    given = created_at or CreatedAt()
-    if (given.lt is not None and given.lt <= snapshot) or (
-        given.lte is not None and given.lte < snapshot
-    ):
-        return given
-    return CreatedAt(gt=given.gt, gte=given.gte, lt=snapshot)
-
-
-class Pager:
-    """What ``client.giftcard_transactions.list(...)`` returns.
-
-    - ``await pager``: the first page alone (one request, filters as given);
-    - ``async for tx in pager``: every transaction of every page, in order;
-    - ``async for page in pager.pages()``: the pages;
-    - ``pager.position``: where the current walk stands, to checkpoint and resume.
-    """
-
-    def __init__(
-        self,
-        fetch: FetchPage,
-        *,
-        created_at: CreatedAt | None,
-        page: int,
-        per_page: int,
-        prefetch: int,
-        descending: bool = False,
-        snapshot: datetime | None = None,
-    ) -> None:
-        self._fetch = fetch
-        self._created_at = created_at
-        self._start = page
-        self._per_page = per_page
-        self._descending = descending
-        self._prefetch = max(0, prefetch)
-        self._snapshot = snapshot
-        self._position = Position(page, snapshot)
-        self.total_drift = 0  # pages whose meta.total differed from the first page's
-
-    @property
-    def position(self) -> Position:
-        return self._position
-
-    def __await__(self) -> Generator[Any, None, Page]:
-        return self._first_page().__await__()
-
-    async def _first_page(self) -> Page:
-        if _holds_nothing(self._created_at, self._snapshot):
-            return self._empty()
-        reply = await self._fetch(self._start, _bounded(self._created_at, self._snapshot))
-        return reply.value
-
-    def _empty(self) -> Page:
+    def empty(self, number: int) -> Page[T]:
+        """The page of a walk whose range holds nothing (no request is made for it)."""
         meta = PageMeta(
-            page=self._start,
-            limit=self._per_page,
+            page=number,
+            limit=self.per_page,
             viewing_from=None,
             viewing_to=None,
             last_page=1,
@@ -117,175 +68,89 @@ class Pager:
         )
         return Page(data=[], meta=meta)
 
-    def pages(self) -> AsyncIterator[Page]:
-        return _Walk(self)
 
-    def __aiter__(self) -> AsyncIterator[GiftcardTransaction]:
-        return _Items(_Walk(self))
+class Pager(Generic[T]):
+    """What ``client.giftcard_transactions.list(...)`` returns: a reusable walk description.
 
-    async def _open(self) -> tuple[Page, CreatedAt | None]:
-        """Fetch the walk's first page and fix its snapshot bound.
+    - ``await pager``: the first page alone (one request, filters as given);
+    - ``async for item in pager``: every item of every page, in order, each once;
+    - ``async for page in pager.pages()``: the pages;
+    - ``pager.position``: exactly what the latest walk has handed out, to checkpoint and
+      resume (``list(<same filters>, resume=position)``).
 
-        The snapshot is taken even when the caller gave an upper bound: one in the future
-        gives no stability; one in the past is kept as it is (see ``_bounded``).
-        """
-        if _holds_nothing(self._created_at, self._snapshot):
-            return self._empty(), None
-        if self._snapshot is not None:
-            bound = _bounded(self._created_at, self._snapshot)
-            return (await self._fetch(self._start, bound)).value, bound
-        reply = await self._fetch(self._start, self._created_at)
-        snapshot = _whole_second(reply.server_date or datetime.now(UTC))
+    Each ``async for`` (and each ``pages()``) is a walk of its own: its own snapshot (unless
+    the pager was given one, by ``resume=`` or ``snapshot=``), de-duplication and position.
+    The iterators have ``aclose()`` and work as async context managers: closing one, or
+    dropping it, cancels its prefetches at once.
+    """
+
+    def __init__(
+        self,
+        listing: Listing[T],
+        *,
+        dispatcher: Dispatcher,
+        page: int = 1,
+        prefetch: int = 0,
+        snapshot: datetime | None = None,
+        resume: Position | None = None,
+    ) -> None:
+        seen: Set[Key] = frozenset()
+        if resume is not None:
+            resume.check_resumes(listing.name, listing.parameters)
+            page, snapshot, seen = resume.page, resume.snapshot, resume.seen
+        self._listing = listing
+        self._dispatch = dispatcher
+        self._start = page
+        self._prefetch = max(0, prefetch)
         self._snapshot = snapshot
-        if _holds_nothing(self._created_at, snapshot):
-            return self._empty(), None
-        bound = _bounded(self._created_at, snapshot)
-        page = reply.value
-        if bound != self._created_at and self._may_differ(page, snapshot):
-            page = (await self._fetch(self._start, bound)).value
-        return page, bound
+        self._seen = seen
+        self._latest = self._new_state()
 
-    def _may_differ(self, page: Page, snapshot: datetime) -> bool:
-        """Could this unbounded first page differ from the same page within the snapshot?
+    @property
+    def position(self) -> Position | None:
+        """Exactly what the latest walk of this pager has handed out (any moment, any row).
 
-        The server ran its query a moment before it stamped ``Date``: rows made in between,
-        and rows of the snapshot's own second, sort first in a descending walk and fall on
-        this page when it is the last one; in any other case they come after it. An empty
-        listing is taken as it is (one request): a row that slipped into those milliseconds
-        arrived after the walk began.
+        Before a walk has fixed its snapshot it is ``None`` (nothing has been handed out: to
+        start again, make the same pager again), or the position the pager resumes from.
         """
-        if any(tx.created_at >= snapshot for tx in page.data):
-            return True
-        return bool(page.data) and (self._descending or page.meta.last_page <= self._start)
+        return self._latest.position()
 
+    @property
+    def total_drift(self) -> int:
+        """Pages of the latest walk whose ``meta.total`` differed from its first page's."""
+        return self._latest.total_drift
 
-class _Walk:
-    """One walk over the pages. Breaking out or dropping it cancels its prefetches at once."""
+    def __await__(self) -> Generator[Any, None, Page[T]]:
+        return self._first_page().__await__()
 
-    def __init__(self, pager: Pager) -> None:
-        self._pager = pager
-        self._bound: CreatedAt | None = None
-        self._next = pager._start  # the next page number to schedule
-        self._last_page: int | None = None
-        self._total: int | None = None
-        self._tasks: deque[tuple[int, asyncio.Task[Reply[Page]]]] = deque()
-        self._seen: deque[set[int]] = deque(maxlen=2)
-        self._done = False
-        self._opened = False
+    def pages(self) -> PageIterator[T]:
+        """A new walk over the pages."""
+        self._latest = state = self._new_state()
+        return PageIterator(self, state)
 
-    def __aiter__(self) -> _Walk:
-        return self
+    def __aiter__(self) -> ItemIterator[T]:
+        """A new walk over the items."""
+        return ItemIterator(self.pages())
 
-    async def __anext__(self) -> Page:
-        if self._done:
-            raise StopAsyncIteration
-        try:
-            page = await self._next_page()
-        except BaseException:
-            if self._tasks:  # asking again refetches the failed page: nothing is skipped
-                self._next = self._tasks[0][0]
-            self._cancel()
-            raise
-        if page is None:
-            self._done = True
-            self._cancel()
-            raise StopAsyncIteration
-        return page
+    def _new_state(self) -> WalkState[T]:
+        return WalkState(
+            listing=self._listing.name,
+            parameters=self._listing.parameters,
+            key=self._listing.key,
+            start=self._start,
+            snapshot=self._snapshot,
+            seen=self._seen,
+        )
 
-    async def aclose(self) -> None:
-        self._done = True
-        tasks = [task for _, task in self._tasks]
-        self._cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    async def _first_page(self) -> Page[T]:
+        listing = self._listing
+        bound = listing.range
+        if self._snapshot is not None and listing.created_at is not None:
+            if holds_nothing(listing.range, self._snapshot):
+                return listing.empty(self._start)
+            bound = bounded(listing.range, self._snapshot)
+        return (await self._fetch(self._start, bound)).value
 
-    def __del__(self) -> None:
-        self._cancel()
-
-    def _cancel(self) -> None:
-        while self._tasks:
-            _, task = self._tasks.popleft()
-            if task.done():
-                if not task.cancelled():
-                    task.exception()  # a prefetch that failed after the walk ended: not an error
-            else:
-                task.cancel()
-
-    async def _next_page(self) -> Page | None:
-        pager = self._pager
-        if not self._opened:
-            page, self._bound = await pager._open()
-            self._opened = True
-            number = pager._start
-            self._next = number + 1
-        else:
-            self._schedule()
-            if not self._tasks:
-                return None
-            number, task = self._tasks[0]
-            if task.done():
-                await asyncio.sleep(0)  # a prefetched page is ready: still let others run
-            page = (await task).value
-            self._tasks.popleft()
-        if not page.data:
-            return None
-        self._observe(page)
-        self._schedule()
-        pager._position = Position(number + 1, pager._snapshot)
-        return self._unseen(page)
-
-    def _observe(self, page: Page) -> None:
-        meta = page.meta
-        if self._total is None:
-            self._total = meta.total
-        elif meta.total != self._total:
-            self._pager.total_drift += 1
-            log.warning(
-                "listing changed during the walk: total %d -> %d on page %d",
-                self._total,
-                meta.total,
-                meta.page,
-            )
-            self._total = meta.total
-        self._last_page = meta.last_page
-
-    def _schedule(self) -> None:
-        """Keep the awaited page and ``prefetch`` more requested, never past the last page.
-
-        A page's request goes out as soon as a concurrency slot frees, so even at
-        ``max_concurrency=1`` the next request overlaps the parsing of the current page.
-        """
-        if self._last_page is None:
-            return
-        window = self._pager._prefetch + 1
-        while len(self._tasks) < window and self._next <= self._last_page:
-            number = self._next
-            self._next += 1
-            task = asyncio.ensure_future(self._pager._fetch(number, self._bound))
-            self._tasks.append((number, task))
-
-    def _unseen(self, page: Page) -> Page:
-        """Drop rows already yielded by the previous pages (a shift at a page boundary)."""
-        ids = {tx.id for tx in page.data}
-        seen = set().union(*self._seen) if self._seen else set()
-        self._seen.append(ids)
-        if not seen or not (ids & seen):
-            return page
-        return Page(data=[tx for tx in page.data if tx.id not in seen], meta=page.meta)
-
-
-class _Items:
-    def __init__(self, walk: _Walk) -> None:
-        self._walk = walk
-        self._rows: deque[GiftcardTransaction] = deque()
-
-    def __aiter__(self) -> _Items:
-        return self
-
-    async def __anext__(self) -> GiftcardTransaction:
-        while not self._rows:
-            page = await self._walk.__anext__()
-            self._rows.extend(page.data)
-        return self._rows.popleft()
-
-    async def aclose(self) -> None:
-        await self._walk.aclose()
+    def _fetch(self, number: int, bound: CreatedAt | None) -> Awaitable[Reply[Page[T]]]:
+        listing = self._listing
+        return self._dispatch.send(listing.request(number, bound), listing.parse)

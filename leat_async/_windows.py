@@ -7,8 +7,9 @@ process can walk on its own (and resume on its own).
 from __future__ import annotations
 
 import heapq
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Iterator
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 from ._models import GiftcardTransaction
 from ._params import CreatedAt
@@ -37,25 +38,38 @@ def _windows(start: datetime, end: datetime, step: timedelta) -> Iterator[Create
 
 
 async def merge_by_created_at(
-    *walks: AsyncIterator[GiftcardTransaction], descending: bool = False
-) -> AsyncIterator[GiftcardTransaction]:
+    *walks: AsyncIterable[GiftcardTransaction], descending: bool = False
+) -> AsyncGenerator[GiftcardTransaction, None]:
     """Merge walks that are each sorted by ``created_at`` into one sorted walk (ties by id).
 
-    Holds one row per walk at a time. The walks are consumed one row ahead each, in turn.
+    ``walks``: pagers (each walked once) or any async iterables of transactions. Holds one row
+    per walk at a time; the walks are consumed one row ahead each, in turn. Closing the merge
+    (or leaving it early) closes the walks it started.
     """
     sign = -1 if descending else 1
+    iterators = [aiter(walk) for walk in walks]
     heap: list[tuple[float, int, int, GiftcardTransaction]] = []
 
     async def push(index: int) -> None:
         try:
-            tx = await anext(walks[index])
+            tx = await anext(iterators[index])
         except StopAsyncIteration:
             return
         heapq.heappush(heap, (sign * tx.created_at.timestamp(), sign * tx.id, index, tx))
 
-    for index in range(len(walks)):
-        await push(index)
-    while heap:
-        _, _, index, tx = heapq.heappop(heap)
-        yield tx
-        await push(index)
+    try:
+        for index in range(len(iterators)):
+            await push(index)
+        while heap:
+            _, _, index, tx = heapq.heappop(heap)
+            yield tx
+            await push(index)
+    finally:
+        for walk, iterator in zip(walks, iterators, strict=True):
+            if iterator is not walk and isinstance(iterator, _Closable):
+                await iterator.aclose()
+
+
+@runtime_checkable
+class _Closable(Protocol):
+    def aclose(self) -> Awaitable[object]: ...

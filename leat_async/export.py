@@ -253,7 +253,9 @@ async def export_transactions(
             out.write(blob)  # buffered: one page, well under a millisecond
             state.length += len(blob)
             state.rows += len(page.data)
-            state.next_page, state.snapshot = pager.position.page, pager.position.snapshot
+            position = pager.position
+            assert position is not None  # a page was handed out, so the snapshot is fixed
+            state.next_page, state.snapshot = position.page, position.snapshot
             pages += 1
             if time.monotonic() - saved_at >= checkpoint_every:
                 await save(out, checkpoint, state)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from ._convert import structure
-from ._dispatch import Reply
 from ._errors import OutcomeUnknownError
 from ._models import GiftcardTransaction, Page
-from ._pagination import Pager
+from ._pagination import Listing, Pager, Sort
 from ._params import (
     CreatedAt,
     check_amount,
@@ -19,7 +19,9 @@ from ._params import (
     check_page,
     check_sort,
 )
+from ._position import Position
 from ._recovery import Claims, Recovery
+from ._snapshot import range_parameters
 from ._wire import Request, query_pairs
 
 if TYPE_CHECKING:
@@ -36,8 +38,8 @@ def _one(doc: Any) -> GiftcardTransaction:
     return structure(doc["data"], GiftcardTransaction)
 
 
-def _page(doc: Any) -> Page:
-    return structure(doc, Page)
+def _page(doc: Any) -> Page[GiftcardTransaction]:
+    return structure(doc, Page[GiftcardTransaction])
 
 
 class GiftcardTransactions:
@@ -103,14 +105,17 @@ class GiftcardTransactions:
         giftcard_program_uuid: str | None = None,
         shop_uuid: str | None = None,
         created_at: CreatedAt | None = None,
-        sort: str | None = None,
+        sort: Sort | None = None,
         prefetch: int | None = None,
+        resume: Position | None = None,
         snapshot: datetime | None = None,
-    ) -> Pager:
+    ) -> Pager[GiftcardTransaction]:
         """A pager over the listing; see :class:`~leat_async.Pager`.
 
         ``prefetch``: pages fetched ahead while walking (default: the client's concurrency).
-        ``snapshot``: resume a walk with the bound of an earlier one (``pager.position``).
+        ``resume``: a ``pager.position`` of an earlier walk with the same filters; the walk
+        goes on after the last row that walk handed out. (``page`` with ``snapshot``, the
+        bound of an earlier walk, still resumes at a page boundary.)
         """
         per_page, page = check_page(per_page, page)
         filters = [
@@ -125,23 +130,36 @@ class GiftcardTransactions:
             raise TypeError(f"created_at must be a CreatedAt, got {type(created_at).__name__}")
         if snapshot is not None and (snapshot.tzinfo is None or snapshot.utcoffset() is None):
             raise ValueError("snapshot must be a timezone-aware datetime")
+        if resume is not None and not isinstance(resume, Position):
+            raise TypeError(f"resume must be a Position, got {type(resume).__name__}")
+        if resume is not None and (page != 1 or snapshot is not None):
+            raise ValueError("resume= gives the page and the snapshot: leave page= and snapshot=")
         base = query_pairs([("perPage", per_page), *filters, ("sort", check_sort(sort))])
         if prefetch is not None and (type(prefetch) is not int or prefetch < 0):
             raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
 
-        async def fetch(number: int, bounds: CreatedAt | None) -> Reply[Page]:
-            query = (*base, ("page", str(number)), *(bounds.query() if bounds else ()))
-            request = Request("GET", _PATH, query=query, operation="list")
-            return await self._dispatch.send(request, _page)
+        def request(number: int, bound: CreatedAt | None) -> Request:
+            query = (*base, ("page", str(number)), *(bound.query() if bound else ()))
+            return Request("GET", _PATH, query=query, operation="list")
 
-        return Pager(
-            fetch,
-            created_at=created_at,
-            page=page,
+        listing = Listing(
+            name="giftcard-transactions",
+            parameters=(*base, *range_parameters(created_at)),
             per_page=per_page,
+            request=request,
+            parse=_page,
+            key=attrgetter("id"),
+            created_at=attrgetter("created_at"),
+            range=created_at,
             descending=sort == "-created_at",
+        )
+        return Pager(
+            listing,
+            dispatcher=self._dispatch,
+            page=page,
             prefetch=self._prefetch if prefetch is None else prefetch,
             snapshot=snapshot,
+            resume=resume,
         )
 
     async def recover(

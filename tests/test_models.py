@@ -97,15 +97,16 @@ def test_page_with_empty_meta_positions() -> None:
                 "total": 150,
             },
         },
-        Page,
+        Page[GiftcardTransaction],
     )
     assert list(page.data) == [] and page.meta.viewing_from is None and page.meta.last_page == 2
 
 
 def test_bad_row_in_a_page_names_its_index() -> None:
     meta = {"page": 1, "limit": 2, "viewing_from": 1, "viewing_to": 2, "last_page": 1, "total": 2}
+    doc = {"data": [row(), row(amount_in_cents=None)], "meta": meta}
     with pytest.raises(StructureError, match=r"\[1\]\.amount_in_cents"):
-        structure({"data": [row(), row(amount_in_cents=None)], "meta": meta}, Page)
+        structure(doc, Page[GiftcardTransaction])
 
 
 ids = st.integers(min_value=1, max_value=2**53)

@@ -1,0 +1,256 @@
+"""One walk over a listing: its first page and snapshot, a bounded prefetch window, de-duplication.
+
+Prefetched pages may complete in any order; they are yielded strictly in page order, and at most
+``prefetch`` pages are fetched ahead, so memory stays flat however long the listing. The walk's
+requests belong to its iterator: closing the iterator (``aclose()``, ``async with``) or
+dropping it cancels them at once. What the walk has handed out lives in a :class:`WalkState`
+that the pager keeps, so ``pager.position`` outlives the iterator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Generic, Self, TypeVar
+
+from ._models import Page
+from ._params import CreatedAt
+from ._position import Position, WalkState
+from ._snapshot import bounded, holds_nothing, may_differ, whole_second
+
+if TYPE_CHECKING:
+    from ._dispatch import Reply
+    from ._pagination import Pager
+
+__all__ = ["ItemIterator", "PageIterator"]
+
+log = logging.getLogger("leat_async")
+T = TypeVar("T")
+
+
+class _Closing:
+    """``aclose()`` as an async context manager, for both iterators."""
+
+    __slots__ = ()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class PageIterator(_Closing, Generic[T]):
+    """A walk over the pages of a listing (``pager.pages()``).
+
+    ``position`` is exactly what it has handed out. Close it (``aclose()``, ``async with``, or
+    ``contextlib.aclosing``) when leaving early: its prefetches are cancelled at once.
+    """
+
+    def __init__(self, pager: Pager[T], state: WalkState[T]) -> None:
+        self._pager = pager
+        self._state = state
+        self._bound: CreatedAt | None = None
+        self._next = pager._start  # the next page number to schedule
+        self._last_page: int | None = None
+        self._total: int | None = None
+        self._tasks: deque[tuple[int, asyncio.Task[Reply[Page[T]]]]] = deque()
+        self._done = False
+        self._opened = False
+
+    @property
+    def position(self) -> Position | None:
+        """What this walk has handed out (``None`` until its snapshot is fixed)."""
+        return self._state.position()
+
+    @property
+    def total_drift(self) -> int:
+        """Pages whose ``meta.total`` differed from the first page's."""
+        return self._state.total_drift
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Page[T]:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            page = await self._next_page()
+        except BaseException:
+            if self._tasks:  # asking again refetches the failed page: nothing is skipped
+                self._next = self._tasks[0][0]
+            self._cancel()
+            raise
+        if page is None:
+            self._done = True
+            self._cancel()
+            raise StopAsyncIteration
+        return page
+
+    async def aclose(self) -> None:
+        """End the walk: cancel its prefetches and wait until they are gone."""
+        self._done = True
+        tasks = [task for _, task in self._tasks]
+        self._cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __del__(self) -> None:
+        self._cancel()
+
+    def _cancel(self) -> None:
+        while self._tasks:
+            _, task = self._tasks.popleft()
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # a prefetch that failed after the walk ended: not an error
+            else:
+                task.cancel()
+
+    async def _next_page(self) -> Page[T] | None:
+        if not self._opened:
+            page = await self._open()
+            self._opened = True
+            number = self._pager._start
+            self._next = number + 1
+        else:
+            self._schedule()
+            if not self._tasks:
+                return None
+            number, task = self._tasks[0]
+            if task.done():
+                await asyncio.sleep(0)  # a prefetched page is ready: still let others run
+            page = (await task).value
+            self._tasks.popleft()
+        if not page.data:
+            return None
+        self._observe(page)
+        self._schedule()
+        return self._hand_out(number, page)
+
+    async def _open(self) -> Page[T]:
+        """Fix the walk's snapshot and fetch its first page.
+
+        Once the client knows the server's clock (from any earlier answer), the first page is
+        fetched already within the snapshot: one request. The first walk of a client reads the
+        snapshot from its first answer instead, and re-reads that page within it when the
+        page could differ (see ``may_differ``).
+        """
+        pager, state = self._pager, self._state
+        listing, start = pager._listing, pager._start
+        if state.snapshot is None:
+            state.snapshot = pager._dispatch.server_clock.snapshot()
+        if state.snapshot is not None:
+            if listing.created_at is not None:
+                if holds_nothing(listing.range, state.snapshot):
+                    return listing.empty(start)
+                self._bound = bounded(listing.range, state.snapshot)
+            return (await pager._fetch(start, self._bound)).value
+        reply = await pager._fetch(start, listing.range)
+        state.snapshot = snapshot = whole_second(reply.server_date or datetime.now(UTC))
+        page = reply.value
+        if listing.created_at is None:
+            return page
+        if holds_nothing(listing.range, snapshot):
+            return listing.empty(start)
+        self._bound = bound = bounded(listing.range, snapshot)
+        created = [listing.created_at(item) for item in page.data]
+        if bound != listing.range and may_differ(
+            created,
+            snapshot=snapshot,
+            descending=listing.descending,
+            last_page=page.meta.last_page <= start,
+        ):
+            page = (await pager._fetch(start, bound)).value
+        return page
+
+    def _observe(self, page: Page[T]) -> None:
+        meta = page.meta
+        if self._total is None:
+            self._total = meta.total
+        elif meta.total != self._total:
+            self._state.total_drift += 1
+            log.warning(
+                "listing changed during the walk: total %d -> %d on page %d",
+                self._total,
+                meta.total,
+                meta.page,
+            )
+            self._total = meta.total
+        self._last_page = meta.last_page
+
+    def _schedule(self) -> None:
+        """Keep the awaited page and ``prefetch`` more requested, never past the last page.
+
+        A page's request goes out as soon as a concurrency slot frees, so even at
+        ``max_concurrency=1`` the next request overlaps the parsing of the current page.
+        """
+        if self._last_page is None:
+            return
+        window = self._pager._prefetch + 1
+        while len(self._tasks) < window and self._next <= self._last_page:
+            number = self._next
+            self._next += 1
+            task = asyncio.ensure_future(self._pager._fetch(number, self._bound))
+            self._tasks.append((number, task))
+
+    def _hand_out(self, number: int, page: Page[T]) -> Page[T]:
+        """Record the page in the walk's state, without rows handed out before (a shift)."""
+        rows = self._state.turn(number, page.data)
+        return page if rows is page.data else Page(data=rows, meta=page.meta)
+
+
+class ItemIterator(_Closing, Generic[T]):
+    """A walk over the items of a listing (``aiter(pager)``, ``async for item in pager``).
+
+    ``position`` is exactly what it has handed out, after any item. Close it (``aclose()``,
+    ``async with``, or ``contextlib.aclosing``) when leaving early: its prefetches are
+    cancelled at once.
+    """
+
+    __slots__ = ("_left", "_pages")
+
+    def __init__(self, pages: PageIterator[T]) -> None:
+        self._pages = pages
+        # the state reads how many are left to know how many were handed out
+        self._left = pages._state.left
+
+    @property
+    def position(self) -> Position | None:
+        """What this walk has handed out (``None`` until its snapshot is fixed)."""
+        return self._pages.position
+
+    @property
+    def total_drift(self) -> int:
+        """Pages whose ``meta.total`` differed from the first page's."""
+        return self._pages.total_drift
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        try:
+            return self._left.popleft()
+        except IndexError:
+            return await self._turn_page()
+
+    async def _turn_page(self) -> T:
+        left = self._left
+        while not left:
+            left.extend((await self._pages.__anext__()).data)
+        return left.popleft()
+
+    async def aclose(self) -> None:
+        """End the walk: cancel its prefetches and wait until they are gone."""
+        self._left = deque()  # hand out nothing more (the state keeps what was left: position)
+        await self._pages.aclose()

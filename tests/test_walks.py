@@ -1,0 +1,179 @@
+"""Walks: each its own, closed at once, merged from pagers, costing only the pages they fetch."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from leat_async import GiftcardNotFoundError, LeatClient, merge_by_created_at, split_created_at
+from leat_async.testing import FakeLeat
+
+from .conftest import FAST_RETRY, LONG_AGO, TOKEN, seed_rows
+
+
+def list_queries(fake: FakeLeat) -> list[dict[str, str]]:
+    return [dict(r.query) for r in fake.requests if r.path == "/giftcard-transactions"]
+
+
+class SettableClock:
+    """The fake server's wall clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def server_time() -> SettableClock:
+    return SettableClock()
+
+
+@pytest.fixture
+async def timed_fake(server_time: SettableClock) -> AsyncIterator[FakeLeat]:
+    async with FakeLeat(token=TOKEN, clock=server_time) as server:
+        yield server
+
+
+async def test_walking_a_pager_again_takes_a_fresh_snapshot(
+    timed_fake: FakeLeat, server_time: SettableClock
+) -> None:
+    fake = timed_fake
+    seed_rows(fake, 30)
+    async with LeatClient(TOKEN, base_url=fake.url, retry=FAST_RETRY) as client:
+        pager = client.giftcard_transactions.list(per_page=10)
+        first = [tx.id async for tx in pager]
+        first_snapshot = pager.position.snapshot if pager.position else None
+        start = server_time.now
+        server_time.now = start + timedelta(minutes=1)
+        late = fake.add_transaction(
+            card=fake.cards[0], shop=fake.shops[0], amount_in_cents=5, created_at=start
+        )
+        await client.giftcard_transactions.get(late.uuid)  # the user looks it up: a minute on
+        second = [tx.id async for tx in pager]
+    assert first == [t.id for t in fake.transactions[:30]]
+    assert second == [*first, late.id]
+    assert pager.position is not None and pager.position.snapshot != first_snapshot
+
+
+async def test_each_walk_has_its_own_position_and_dedupe(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 40)
+    pager = client.giftcard_transactions.list(per_page=10)
+    one, two = aiter(pager), aiter(pager)
+    a = [(await anext(one)).id for _ in range(15)]
+    b = [(await anext(two)).id for _ in range(3)]
+    assert two.position is not None and one.position is not None
+    assert (one.position.page, len(one.position.seen)) == (2, 15)
+    assert (two.position.page, len(two.position.seen)) == (1, 3)
+    assert pager.position == two.position  # the pager tells its latest walk's
+    assert a[:3] == b == [t.id for t in fake.transactions[:3]]
+    await one.aclose()
+    await two.aclose()
+
+
+async def test_a_closed_iterator_stops_its_prefetches_while_still_referenced(
+    fake: FakeLeat,
+) -> None:
+    seed_rows(fake, 1000)
+    async with LeatClient(TOKEN, base_url=fake.url, max_concurrency=1) as client:
+        gtx = client.giftcard_transactions
+        rows = aiter(gtx.list(per_page=10, prefetch=9))
+        async with rows:
+            await anext(rows)
+        # `rows` is still referenced; the next request does not queue behind 9 prefetches
+        await gtx.list(per_page=1)
+        assert len(fake.requests) == 2
+        with pytest.raises(StopAsyncIteration):
+            await anext(rows)
+
+        fake.reset_requests()
+        async with contextlib.aclosing(gtx.list(per_page=10, prefetch=9).pages()) as pages:
+            async for _ in pages:
+                break
+        async with contextlib.aclosing(aiter(gtx.list(per_page=10, prefetch=9))) as items:
+            async for _ in items:
+                break
+        await gtx.list(per_page=1)
+        assert len(fake.requests) == 3
+
+
+async def test_merge_by_created_at_takes_pagers(client: LeatClient, fake: FakeLeat) -> None:
+    seed_rows(fake, 90, step=240.0)
+    windows = split_created_at(LONG_AGO, LONG_AGO + timedelta(hours=6), timedelta(hours=3))
+    gtx = client.giftcard_transactions
+    pagers = [gtx.list(per_page=20, created_at=w, sort="created_at") for w in windows]
+    merged = [tx.id async for tx in merge_by_created_at(*pagers[::-1])]
+    assert merged == [t.id for t in fake.transactions]
+    newest = [
+        tx.id
+        async for tx in merge_by_created_at(
+            *(gtx.list(per_page=20, created_at=w, sort="-created_at") for w in windows),
+            descending=True,
+        )
+    ]
+    assert newest == merged[::-1]
+
+
+async def test_leaving_a_merge_early_closes_the_walks_it_started(
+    fake: FakeLeat,
+) -> None:
+    seed_rows(fake, 500)
+    async with LeatClient(TOKEN, base_url=fake.url, max_concurrency=1) as client:
+        gtx = client.giftcard_transactions
+        pagers = [gtx.list(per_page=10, prefetch=5, sort="created_at") for _ in range(2)]
+        async with contextlib.aclosing(merge_by_created_at(*pagers)) as merged:
+            await anext(merged)
+        fake.reset_requests()
+        await gtx.list(per_page=1)
+        assert len(fake.requests) == 1  # no prefetch of either walk went on
+
+
+@pytest.mark.parametrize("sort", [None, "created_at", "-created_at"])
+async def test_a_one_page_walk_after_any_answer_is_one_request(
+    client: LeatClient, fake: FakeLeat, sort: Any
+) -> None:
+    seed_rows(fake, 30)
+    with pytest.raises(GiftcardNotFoundError):  # an error answer has a Date too
+        await client.giftcard_transactions.create(
+            giftcard_uuid="no-such-card", amount_in_cents=5, shop_uuid=fake.shops[0].uuid or ""
+        )
+    fake.reset_requests()
+    rows = [tx async for tx in client.giftcard_transactions.list(sort=sort)]
+    assert len(rows) == 30
+    (query,) = list_queries(fake)
+    snapshot = datetime.fromisoformat(query["created_at[lt]"])
+    assert snapshot <= datetime.now(UTC) and snapshot.microsecond == 0
+
+
+async def test_walks_cost_their_pages_and_only_the_first_walk_may_spend_one_more(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 250)
+    gtx = client.giftcard_transactions
+    assert len([tx async for tx in gtx.list(per_page=100, sort="-created_at")]) == 250
+    assert len(fake.requests) == 4  # a fresh client: the first page once more, within the bound
+    for sort in ("-created_at", "created_at", None):
+        fake.reset_requests()
+        assert len([tx async for tx in gtx.list(per_page=100, sort=sort)]) == 250
+        assert [q["page"] for q in list_queries(fake)] == ["1", "2", "3"]
+
+
+async def test_rows_of_the_current_second_stay_out_of_a_walk_bounded_from_the_clock(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    seed_rows(fake, 25)
+    before = [t.id for t in fake.transactions]
+    await client.giftcard_transactions.get(fake.transactions[0].uuid or "")
+    shop, card = fake.shops[0], fake.cards[0]
+    # a row made "now" as every page is answered: its second is not over, it is not walked
+    fake.add_hook(lambda _: fake.add_transaction(card=card, shop=shop, amount_in_cents=-1))
+    for sort in ("-created_at", "created_at"):
+        got = [tx.id async for tx in client.giftcard_transactions.list(per_page=10, sort=sort)]
+        assert sorted(got) == before
