@@ -116,9 +116,11 @@ class LeatClient:
             landing_horizon=float(landing_horizon),
             on_event=on_event,
         )
-        self.giftcard_transactions = GiftcardTransactions(self._dispatcher, prefetch=concurrency)
-        self.giftcards = Giftcards(self._dispatcher)
-        self.giftcard_programs = GiftcardPrograms(self._dispatcher)
+        self.giftcard_transactions: GiftcardTransactions = GiftcardTransactions(
+            self._dispatcher, prefetch=concurrency
+        )
+        self.giftcards: Giftcards = Giftcards(self._dispatcher)
+        self.giftcard_programs: GiftcardPrograms = GiftcardPrograms(self._dispatcher)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:

@@ -121,9 +121,11 @@ class Dispatcher:
         self._on_event = on_event
         self._budget = RetryBudget(ratio=retry.budget_ratio, capacity=retry.budget_min)
         self._inflight = 0
-        self.stats = Stats()
-        self.money = MoneyTasks(self.stats, on_event)
-        self.server_clock = ServerClock()  # learnt from every answer's Date: walks' snapshots
+        self.stats: Stats = Stats()
+        self.money: MoneyTasks = MoneyTasks(self.stats, on_event)
+        self.server_clock: ServerClock = (
+            ServerClock()
+        )  # learnt from every answer's Date: walks' snapshots
 
     def timeouts(self, timeout: float | None) -> Timeouts:
         """The client's attempt timeouts, or a call's own (``ValueError`` if bad)."""

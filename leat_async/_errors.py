@@ -76,10 +76,6 @@ Operation = Literal[
 class LeatError(Exception):
     """Base of every error leat-async raises."""
 
-    method: str | None
-    path: str | None
-    attempts: int
-
     def __init__(
         self,
         message: str,
@@ -89,10 +85,10 @@ class LeatError(Exception):
         attempts: int = 1,
     ) -> None:
         super().__init__(message)
-        self.message = message
-        self.method = method
-        self.path = path
-        self.attempts = attempts
+        self.message: str = message
+        self.method: str | None = method
+        self.path: str | None = path
+        self.attempts: int = attempts
 
     def _request_text(self) -> str:
         if self.method is None or self.path is None:
@@ -148,8 +144,8 @@ class LeatAPIError(LeatError):
         attempts: int = 1,
     ) -> None:
         super().__init__(message, method=method, path=path, attempts=attempts)
-        self.status = status
-        self.code = code
+        self.status: int = status
+        self.code: int | None = code
         self.errors: dict[str, list[str]] = {k: list(v) for k, v in (errors or {}).items()}
         #: the answer's headers (case-insensitive; empty when the error was not an answer)
         self.headers: CIMultiDictProxy[str] = CIMultiDictProxy(CIMultiDict(headers or {}))
@@ -192,7 +188,7 @@ class RateLimitedError(LeatAPIError):
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
         super().__init__(message, **kw)
-        self.retry_after = retry_after
+        self.retry_after: float | None = retry_after
 
     def __str__(self) -> str:
         text = super().__str__()
@@ -310,11 +306,11 @@ class OutcomeUnknownError(LeatError):
         attempts: int = 1,
     ) -> None:
         super().__init__(message, method=method, path=path, attempts=attempts)
-        self.operation = operation
+        self.operation: Operation = operation
         self.sent: dict[str, Any] = dict(sent)
-        self.sent_at = sent_at
-        self.deadline = deadline
-        self.status = status
+        self.sent_at: datetime = sent_at
+        self.deadline: datetime = deadline
+        self.status: int | None = status
 
     def __str__(self) -> str:
         if self.operation in ("create", "reverse"):  # giftcard transactions

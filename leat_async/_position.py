@@ -240,16 +240,18 @@ class WalkState(Generic[T]):
         snapshot: datetime | None,
         seen: Set[Key],
     ) -> None:
-        self.listing = listing
-        self.parameters = parameters
-        self.key = key
-        self.snapshot = snapshot
-        self.page = start - 1  # the page being handed out
+        self.listing: str = listing
+        self.parameters: tuple[tuple[str, str], ...] = parameters
+        self.key: Callable[[T], Key] = key
+        self.snapshot: datetime | None = snapshot
+        self.page: int = start - 1  # the page being handed out
         self.order: tuple[Key, ...] = ()  # the keys of its rows to hand out, in order
         self.left: deque[T] = deque()  # the rows of it not handed out yet
-        self.page_keys = frozenset(seen)  # keys of that page as fetched (or a position's seen)
+        self.page_keys: frozenset[Key] = frozenset(
+            seen
+        )  # keys of that page as fetched (or a position's seen)
         self.prev_keys: frozenset[Key] = frozenset()  # keys of the page before it
-        self.total_drift = 0  # pages whose meta.total differed from the first page's
+        self.total_drift: int = 0  # pages whose meta.total differed from the first page's
 
     def turn(self, number: int, rows: Sequence[T]) -> Sequence[T]:
         """Move to page ``number``; its rows less those the two pages before handed out (rows

@@ -167,17 +167,17 @@ class TransactionRecord:
         extra: dict[str, Any] | None = None,
         custom_attributes: dict[str, Any] | None = None,
     ) -> None:
-        self.id = id
-        self._uuid = uuid
-        self.amount_in_cents = amount_in_cents
-        self.type = type
-        self.settled = settled
-        self.card = card
-        self.shop = shop
-        self.settlements = settlements
-        self.ts = ts
-        self.extra = extra
-        self.custom_attributes = custom_attributes
+        self.id: int = id
+        self._uuid: str | DerivedUuids | None = uuid
+        self.amount_in_cents: int = amount_in_cents
+        self.type: str = type
+        self.settled: bool = settled
+        self.card: CardRecord = card
+        self.shop: ShopRecord = shop
+        self.settlements: tuple[Mapping[str, Any], ...] = settlements
+        self.ts: int = ts
+        self.extra: dict[str, Any] | None = extra
+        self.custom_attributes: dict[str, Any] | None = custom_attributes
 
     @property
     def uuid(self) -> str | None:

@@ -1,4 +1,4 @@
-"""A user's walk code, type-checked by ``mypy --strict`` in ``tests/test_walk_typing.py``.
+"""A user's walk code, type-checked by mypy and pyright (strict) in ``tests/test_typing.py``.
 
 Never run: it only has to type-check, as a user's own code would against the public API.
 """

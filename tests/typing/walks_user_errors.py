@@ -1,4 +1,4 @@
-"""What mypy must refuse in a user's walk code (``tests/test_walk_typing.py``). Never run."""
+"""What mypy must refuse in a user's walk code (``tests/test_typing.py``). Never run."""
 
 from __future__ import annotations
 
