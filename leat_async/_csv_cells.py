@@ -24,7 +24,7 @@ _QUOTED_STARTS: Final = frozenset([*RISKY_STARTS, "'"])
 
 def protect(text: str) -> str:
     """The cell to write for ``text``: a leading ``'`` when a spreadsheet could execute it."""
-    return "'" + text if text[:1] in _QUOTED_STARTS else text
+    return "'" + text if text and text[0] in _QUOTED_STARTS else text
 
 
 def unprotect(cell: str) -> str:
