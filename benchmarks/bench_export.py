@@ -205,7 +205,8 @@ async def _pages(url: str, count: int) -> list[list[GiftcardTransaction]]:
 
 
 def encoders(config: Config) -> Section:
-    """Each encoder on the same 20 real pages, timeit-style: the median of 7 loops of >= 0.2 s."""
+    """Each encoder on the same 20 real pages, timeit-style: the median of 7 loops of >= 0.2 s,
+    the variants taking turns."""
     with FakeServer(seed=10_000) as server:
         pages = asyncio.run(_pages(server.url, 20))
     variants: list[tuple[str, Callable[[Sequence[GiftcardTransaction]], bytes]]] = [
@@ -214,7 +215,7 @@ def encoders(config: Config) -> Section:
         ("JSONL, orjson (what runs with the fast extra)", ENCODERS["jsonl"]),
         ("JSONL, standard library only", jsonl_plain),
     ]
-    timed: list[float] = []
+    timers = []
     for _, encode in variants:
 
         def every_page(encode: Callable[[Sequence[GiftcardTransaction]], bytes] = encode) -> None:
@@ -222,9 +223,12 @@ def encoders(config: Config) -> Section:
                 encode(page)
 
         timer = timeit.Timer(every_page, setup=gc.enable)
-        number, _ = timer.autorange()
-        runs = timer.repeat(repeat=3 if config.quick else 7, number=number)
-        timed.append(median([r / number for r in runs]) / len(pages) * 1e6)
+        timers.append((timer, timer.autorange()[0]))
+    runs: list[list[float]] = [[] for _ in variants]
+    for _ in range(3 if config.quick else 7):  # interleaved: a busy spell hits every variant
+        for (timer, number), times in zip(timers, runs, strict=True):
+            times.append(timer.timeit(number) / number)
+    timed = [median(times) / len(pages) * 1e6 for times in runs]
     base = timed[0]
     rows = [
         [name, f"{us:.0f}", f"{us / 100:.2f}", fmt_ratio(us / base)]
