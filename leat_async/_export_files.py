@@ -1,20 +1,24 @@
-"""The export's files: the partial output, its checkpoint, and moving them safely.
+"""The files beside an export, what they say, and writing them so that a crash cannot tear one.
 
-Rows go to ``FILE.partial``; ``FILE.checkpoint.json`` records the job (format, filters, base URL,
-never the token), the snapshot, the next page and the byte length of the complete pages. File
-work that may take a while (opening, fsync, the final rename) runs in a thread.
+- ``FILE.partial``: the rows while an export runs.
+- ``FILE.checkpoint.json``: the job (format, filters, base URL; never the token), the snapshot,
+  the next page, the rows and the byte length of the complete pages; ``done`` once the partial
+  file is complete, just before it is renamed to ``FILE``.
+- ``FILE.incremental.json`` (``--incremental`` only): the job, and ``through``: ``FILE`` holds
+  every row created before it (and its ``rows`` and ``bytes``).
+
+Each is replaced whole (a temporary file, fsync, ``os.replace``); a failed write removes its
+temporary file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Final, TypeVar
+from typing import Any, Final
 
 import attrs
 
@@ -22,25 +26,26 @@ from . import CreatedAt
 
 __all__ = [
     "CheckpointError",
-    "abandon",
+    "IncrementalState",
+    "Progress",
     "checkpoint_path",
-    "finish",
-    "in_thread",
+    "fsync_dir",
+    "incremental_path",
     "job_of",
-    "open_output",
     "partial_path",
-    "save",
+    "read_checkpoint",
+    "read_incremental",
+    "write_atomically",
 ]
 
-T = TypeVar("T")
-
-_CHECKPOINT_VERSION: Final = 1
+_VERSION: Final = 1
 
 
 class CheckpointError(ValueError):
     """A resume that cannot be done as asked: no checkpoint, another job's, or a damaged one.
 
-    Also raised when an unfinished export is in the way of a fresh one.
+    Also raised when an unfinished export is in the way of a fresh one, and when an
+    ``--incremental`` file's state does not fit the file or the options.
     """
 
 
@@ -56,6 +61,12 @@ def checkpoint_path(path: str | os.PathLike[str]) -> Path:
     return p.with_name(p.name + ".checkpoint.json")
 
 
+def incremental_path(path: str | os.PathLike[str]) -> Path:
+    """Where an incremental export of ``path`` remembers how far ``path`` goes."""
+    p = Path(path)
+    return p.with_name(p.name + ".incremental.json")
+
+
 def job_of(
     *,
     format: str,
@@ -66,7 +77,7 @@ def job_of(
     giftcard_program_uuid: str | None,
     giftcard_hash: str | None,
 ) -> dict[str, Any]:
-    """What identifies an export: a resume must ask for exactly this again."""
+    """What identifies an export: a resume (or a later incremental run) must ask for this again."""
     bounds = {}
     if created_at is not None:
         for name in ("gt", "gte", "lt", "lte"):
@@ -86,181 +97,153 @@ def job_of(
     }
 
 
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None
+
+
+def _when(doc: dict[str, Any], key: str) -> datetime | None:
+    value = doc.get(key)
+    return datetime.fromisoformat(value) if value is not None else None
+
+
 @attrs.define
-class _State:
+class Progress:
+    """How far one export run got: what its checkpoint records."""
+
     job: dict[str, Any]
+    incremental: bool = False
     snapshot: datetime | None = None
     next_page: int = 1
-    rows: int = 0
-    length: int = 0  # bytes of the partial file after the last complete page
+    rows: int = 0  # rows in the partial file after the last complete page
+    length: int = 0  # its bytes
+    base_rows: int = 0  # rows the partial file started with (an incremental run: FILE's)
+    done: bool = False  # the partial file is complete (about to become FILE, or already)
+    since: datetime | None = None  # incremental: the walk starts at rows created at this
+    through: datetime | None = None  # incremental: and keeps the rows created before this
 
     def dump(self) -> bytes:
         doc = {
-            "version": _CHECKPOINT_VERSION,
+            "version": _VERSION,
             **self.job,
-            "snapshot": self.snapshot.isoformat() if self.snapshot is not None else None,
+            "incremental": self.incremental,
+            "snapshot": _iso(self.snapshot),
             "next_page": self.next_page,
+            "rows": self.rows,
+            "bytes": self.length,
+            "base_rows": self.base_rows,
+            "done": self.done,
+            "since": _iso(self.since),
+            "through": _iso(self.through),
+        }
+        return json.dumps(doc, indent=2).encode() + b"\n"
+
+
+@attrs.frozen
+class IncrementalState:
+    """What ``FILE.incremental.json`` says: FILE holds every row created before ``through``."""
+
+    through: datetime | None  # None: FILE holds no row yet, the next run starts at the start
+    rows: int
+    length: int
+
+    def dump(self, job: dict[str, Any]) -> bytes:
+        doc = {
+            "version": _VERSION,
+            **job,
+            "through": _iso(self.through),
             "rows": self.rows,
             "bytes": self.length,
         }
         return json.dumps(doc, indent=2).encode() + b"\n"
 
 
-def _write_checkpoint(path: Path, state: _State) -> None:
-    """Atomically: a temporary file beside it, fsynced, then ``os.replace``."""
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` whole: a temporary file beside it, fsynced, renamed.
+
+    A failure (a full disk) removes the temporary file and leaves ``path`` as it was.
+    """
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(state.dump())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise
 
 
-def _read_checkpoint(path: Path, job: dict[str, Any]) -> _State:
+def _load(path: Path, what: str) -> dict[str, Any]:
     try:
         doc = json.loads(path.read_bytes())
     except FileNotFoundError:
         raise CheckpointError(f"nothing to resume: {path} does not exist") from None
     except (OSError, ValueError) as exc:
-        raise CheckpointError(f"cannot read the checkpoint {path}: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("version") != _CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} is not a checkpoint of this version of leat-async")
+        raise CheckpointError(f"cannot read the {what} {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("version") != _VERSION:
+        raise CheckpointError(f"{path} is not a {what} of this version of leat-async")
+    return doc
+
+
+def _differences(doc: dict[str, Any], job: dict[str, Any]) -> list[str]:
+    differs = [key for key in job if key != "filters" and doc.get(key) != job[key]]
+    filters = doc.get("filters") if isinstance(doc.get("filters"), dict) else {}
+    assert isinstance(filters, dict)
+    return differs + [key for key, value in job["filters"].items() if filters.get(key) != value]
+
+
+def read_checkpoint(path: Path, job: dict[str, Any] | None) -> Progress:
+    """The checkpoint at ``path``; with ``job``, it must be that job's (else CheckpointError)."""
+    doc = _load(path, "checkpoint")
     try:
-        saved = {key: doc[key] for key in job}
-        snapshot = doc["snapshot"]
-        state = _State(
-            job,
-            snapshot=datetime.fromisoformat(snapshot) if snapshot is not None else None,
+        progress = Progress(
+            job if job is not None else {},
+            incremental=bool(doc.get("incremental", False)),
+            snapshot=_when(doc, "snapshot"),
             next_page=int(doc["next_page"]),
             rows=int(doc["rows"]),
             length=int(doc["bytes"]),
+            base_rows=int(doc.get("base_rows", 0)),
+            done=bool(doc.get("done", False)),
+            since=_when(doc, "since"),
+            through=_when(doc, "through"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint {path} is damaged ({exc!r:.80})") from None
-    differs = [key for key in job if key != "filters" and saved[key] != job[key]]
-    filters = saved["filters"] if isinstance(saved["filters"], dict) else {}
-    differs += [key for key, value in job["filters"].items() if filters.get(key) != value]
+    if progress.next_page < 1 or min(progress.rows, progress.length, progress.base_rows) < 0:
+        raise CheckpointError(f"the checkpoint {path} is damaged (negative counts)")
+    differs = _differences(doc, job) if job is not None else []
     if differs:
         raise CheckpointError(
             f"the checkpoint {path} is for another export (different {', '.join(differs)}); "
             "resume with the same options, or delete it to start over"
         )
-    if state.next_page < 1 or state.rows < 0 or state.length < 0:
-        raise CheckpointError(f"the checkpoint {path} is damaged (negative counts)")
+    return progress
+
+
+def read_incremental(path: Path, job: dict[str, Any]) -> IncrementalState:
+    """The state of an incremental export; it must be this job's (else CheckpointError)."""
+    doc = _load(path, "incremental state")
+    try:
+        state = IncrementalState(
+            through=_when(doc, "through"), rows=int(doc["rows"]), length=int(doc["bytes"])
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"the incremental state {path} is damaged ({exc!r:.80})") from None
+    differs = _differences(doc, job)
+    if differs:
+        target = path.name.removesuffix(".incremental.json")
+        raise CheckpointError(
+            f"{target} was exported with other options (different {', '.join(differs)}); "
+            "give the same options, or another file"
+        )
     return state
 
 
-def open_output(
-    target: Path, job: dict[str, Any], *, resume: bool, header: bytes = b""
-) -> tuple[IO[bytes], _State]:
-    """The partial file, ready for the next page, and the state the checkpoint has."""
-    partial, checkpoint = partial_path(target), checkpoint_path(target)
-    if resume:
-        state = _read_checkpoint(checkpoint, job)
-        return _reopen(partial, state), state
-    if checkpoint.exists():
-        raise CheckpointError(
-            f"an unfinished export of {target} is in the way ({checkpoint.name}): "
-            "resume it (--resume), or delete it and its .partial file to start over"
-        )
-    state = _State(job)
-    out = open(partial, "wb")  # noqa: SIM115 - closed by finish or abandon
-    try:
-        if header:
-            out.write(header)
-            state.length = len(header)
-        _sync(out, checkpoint, state)
-    except BaseException:
-        out.close()
-        raise
-    return out, state
-
-
-def _reopen(partial: Path, state: _State) -> IO[bytes]:
-    """The partial file, cut back to the last complete page the checkpoint knows."""
-    try:
-        out = open(partial, "r+b")  # noqa: SIM115 - closed by finish or abandon
-    except FileNotFoundError:
-        raise CheckpointError(f"nothing to resume: {partial} does not exist") from None
-    try:
-        size = os.fstat(out.fileno()).st_size
-        if size < state.length:
-            raise CheckpointError(
-                f"{partial} is shorter ({size} bytes) than its checkpoint says ({state.length});"
-                " delete it and the checkpoint to start over"
-            )
-        out.truncate(state.length)
-        out.seek(state.length)
-    except BaseException:
-        out.close()
-        raise
-    return out
-
-
-def _sync(out: IO[bytes], checkpoint: Path, state: _State) -> None:
-    out.flush()
-    os.fsync(out.fileno())
-    _write_checkpoint(checkpoint, state)
-
-
-async def in_thread(fn: Callable[[], T], *, undo: Callable[[T], None] | None = None) -> T:
-    """``fn()`` in a thread. Cancelled meanwhile, it still waits for the thread (which touches
-    the files and cannot be stopped), undoes its result if asked, then lets the cancel through.
-    """
-    job = asyncio.ensure_future(asyncio.to_thread(fn))
-    try:
-        return await asyncio.shield(job)
-    except asyncio.CancelledError:
-        result = await job
-        if undo is not None:
-            undo(result)
-        raise
-
-
-async def save(out: IO[bytes], checkpoint: Path, state: _State) -> None:
-    """Flush the rows, then record them; in a thread, as fsync may take a while."""
-    copy = attrs.evolve(state)
-    await in_thread(lambda: _sync(out, checkpoint, copy))
-
-
-async def finish(out: IO[bytes], partial: Path, target: Path, checkpoint: Path) -> None:
-    """Flush, rename the complete file into place, drop the checkpoint; in a thread."""
-
-    def rename_into_place() -> None:
-        out.flush()
-        os.fsync(out.fileno())
-        out.close()
-        os.replace(partial, target)
-        checkpoint.unlink(missing_ok=True)
-        _fsync_dir(target.parent)
-
-    await in_thread(rename_into_place)
-
-
-def abandon(out: IO[bytes], partial: Path, checkpoint: Path, state: _State) -> None:
-    """After a failure: record the last complete page if possible, keep the files to resume.
-
-    If the rows cannot be flushed (a full disk), the previous checkpoint stays: its byte length
-    still marks a complete page, and a resume cuts the partial file back to it. With no row
-    written there is nothing to resume: both files go, so that running again just starts.
-    """
-    if out.closed:
-        return
-    try:
-        if state.rows == 0:
-            out.close()
-            checkpoint.unlink(missing_ok=True)
-            partial.unlink(missing_ok=True)
-        else:
-            _sync(out, checkpoint, state)
-    except (OSError, ValueError):
-        pass
-    finally:
-        with contextlib.suppress(OSError, ValueError):
-            out.close()
-
-
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make renames and removals in ``directory`` durable (where the platform allows)."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - e.g. Windows, where directories cannot be opened

@@ -18,6 +18,8 @@ except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
     _loads = json.loads
 
 from . import GiftcardTransaction, transaction_from_json
+from ._csv_cells import unprotect
+from ._export_rows import CSV_TEXT_COLUMNS
 from .export import parse_datetime
 
 __all__ = ["LEDGER_COLUMNS", "InputError", "LedgerRow", "read_export", "read_ledger"]
@@ -132,18 +134,19 @@ def _read_export_csv(path: str | os.PathLike[str]) -> Iterator[GiftcardTransacti
         reader = csv.DictReader(f)
         for r in reader:
             try:
+                text = {name: unprotect(r[name]) for name in CSV_TEXT_COLUMNS}
                 yield transaction_from_json(
                     {
                         "id": int(r["id"]),
-                        "uuid": r["uuid"] or None,
+                        "uuid": text["uuid"] or None,
                         "amount_in_cents": int(r["amount_in_cents"]),
-                        "type": r["type"],
+                        "type": text["type"],
                         "settled": r["settled"] == "true",
-                        "card": {"id": int(r["card_id"]), "uuid": r["card_uuid"] or None},
+                        "card": {"id": int(r["card_id"]), "uuid": text["card_uuid"] or None},
                         "shop": {
                             "id": int(r["shop_id"]),
-                            "uuid": r["shop_uuid"] or None,
-                            "name": r["shop_name"],
+                            "uuid": text["shop_uuid"] or None,
+                            "name": text["shop_name"],
                         },
                         "settlements": [],
                         "created_at": r["created_at"],

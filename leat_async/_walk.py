@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
@@ -29,6 +29,11 @@ __all__ = ["ItemIterator", "PageIterator"]
 
 log = logging.getLogger("leat_async")
 T = TypeVar("T")
+
+
+#: How far behind the server's ``Date`` a snapshot taken from the client's estimate of the
+#: server's clock may be before the walk takes a new one (normally it lags by about a second).
+CLOCK_LAG = timedelta(seconds=3)
 
 
 class _Closing:
@@ -148,13 +153,26 @@ class PageIterator(_Closing, Generic[T]):
         """
         pager, state = self._pager, self._state
         listing, start = pager._listing, pager._start
+        from_clock = False
         if state.snapshot is None:
             state.snapshot = pager._dispatch.server_clock.snapshot()
+            from_clock = state.snapshot is not None
         if state.snapshot is not None:
             if listing.created_at is not None:
                 if holds_nothing(listing.range, state.snapshot):
                     return listing.empty(start)
                 self._bound = bounded(listing.range, state.snapshot)
+            reply = await pager._fetch(start, self._bound)
+            told = reply.server_date if from_clock and listing.created_at is not None else None
+            if told is None or told - state.snapshot <= CLOCK_LAG:
+                return reply.value
+            # The estimate lagged far behind the server (a machine that slept, a server clock
+            # that jumped): the walk would miss what was made meanwhile. Take the snapshot
+            # this answer tells, and the first page within it.
+            state.snapshot = whole_second(told)
+            if holds_nothing(listing.range, state.snapshot):
+                return listing.empty(start)
+            self._bound = bounded(listing.range, state.snapshot)
             return (await pager._fetch(start, self._bound)).value
         reply = await pager._fetch(start, listing.range)
         state.snapshot = snapshot = whole_second(reply.server_date or datetime.now(UTC))

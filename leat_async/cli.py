@@ -1,7 +1,6 @@
 """The ``leat-async`` command: arguments, progress and exit codes around the library's jobs.
 
-Exit status: 0 success (reconcile: everything matched), 1 an export failed or reconcile found
-discrepancies, 2 bad arguments, 130 interrupted. Errors are one line on stderr, never a traceback.
+Exit status: see :data:`EXIT_STATUS_HELP`. Errors are one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -11,12 +10,13 @@ import asyncio
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn
 
 from . import (
     DEFAULT_BASE_URL,
@@ -28,11 +28,13 @@ from . import (
 )
 from .export import (
     CSV_COLUMNS,
+    DEFAULT_SETTLE,
     CheckpointError,
     ExportFormat,
-    checkpoint_path,
+    ExportResult,
     export_transactions,
     parse_datetime,
+    saved_rows,
 )
 from .reconcile import (
     DEFAULT_TOLERANCE,
@@ -54,7 +56,15 @@ TOKEN_ENV = "LEAT_TOKEN"  # noqa: S105 - the variable's name, not a token
 #: ``--fake N`` seeds the same N rows every run: the year before this instant
 FAKE_END = datetime(2025, 1, 1, tzinfo=UTC)
 DEFAULT_CONCURRENCY = 8
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as for any command whose reader went away
+EXIT_STATUS_HELP = (
+    f"Exit status: {EXIT_OK} done; {EXIT_DISCREPANCIES} reconcile found discrepancies; "
+    f"{EXIT_USAGE} bad arguments (nothing is left behind); {EXIT_FAILED} the job failed (an "
+    f"export keeps what it saved for a resume); {EXIT_INTERRUPTED} interrupted; "
+    f"{EXIT_BROKEN_PIPE} the reader of -o - went away (a broken pipe, e.g. | head)."
+)
+STDOUT = "-"
 
 
 class UsageError(Exception):
@@ -62,7 +72,12 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line: ``leat-async: error: ...``."""
+    """An argparse parser whose errors are one line: ``leat-async: error: ...``; every
+    command's ``--help`` ends with the exit statuses."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", EXIT_STATUS_HELP)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{PROG}: error: {message} (see {self.prog} --help)\n")
@@ -185,20 +200,43 @@ def build_parser() -> argparse.ArgumentParser:
         "run the same command with --resume to continue it. Without --resume, an unfinished "
         "export in the way is an error (resume it, or delete its two files). A progress bar "
         "is shown on a terminal; a summary line is always printed to stderr.",
-        epilog="Exit status: 0 done; 1 the export failed (the partial file and its checkpoint "
-        "are kept for --resume); 2 bad arguments; 130 interrupted.",
     )
-    export.add_argument("-o", "--output", metavar="FILE", required=True, help="the file to write")
+    export.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        help="the file to write; - writes the rows to standard output as they arrive "
+        "(no checkpoint, no resume)",
+    )
     export.add_argument(
         "--format",
         choices=("jsonl", "csv"),
-        help="jsonl: one transaction per line with the API's field names; csv: the columns "
-        f"{', '.join(CSV_COLUMNS)} (default: csv if FILE ends in .csv, else jsonl)",
+        help="jsonl: one transaction per line with the API's field names; csv (RFC 4180): the "
+        f"columns {', '.join(CSV_COLUMNS)}, a text cell that a spreadsheet would run as a "
+        "formula (starting with = + - @, a tab or CR) written with a leading ' (default: csv "
+        "if FILE ends in .csv, else jsonl)",
     )
     export.add_argument(
         "--resume",
         action="store_true",
         help="continue the unfinished export of FILE; give the same options as before",
+    )
+    export.add_argument(
+        "--incremental",
+        action="store_true",
+        help="the first run exports everything and remembers how far FILE goes (in "
+        "FILE.incremental.json); each later run with the same options appends only the rows "
+        "created since, and first finishes a run that was cut short (so after a crash, just "
+        "run it again). settled and settlements of rows already in FILE are not updated: "
+        "export a window again (--since/--until, to another file) to refresh them",
+    )
+    export.add_argument(
+        "--settle",
+        metavar="SECONDS",
+        type=_seconds,
+        help="with --incremental: rows younger than this wait for the next run, so that a "
+        f"row committed a little after its created_at is not skipped (default {DEFAULT_SETTLE:g})",
     )
     _add_fetch_options(export)
     export.set_defaults(run=_run_export)
@@ -259,6 +297,8 @@ def _created_at(args: argparse.Namespace) -> CreatedAt | None:
 
 
 def _check_output(path: str) -> Path:
+    if path == STDOUT:
+        raise UsageError("-o - (standard output) works only for export")
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{path} is a directory")
@@ -311,11 +351,13 @@ class _Progress:
 
     def __init__(self, *, bar: bool) -> None:
         self.rows = 0
+        self.started = False  # the job has begun: its arguments were all accepted
         self._want_bar = bar
         self._bar: Any = None
 
     def __call__(self, rows: int, total: int | None) -> None:
         self.rows = rows
+        self.started = True
         if not self._want_bar or total is None:  # a bar starts with the first page's total
             return
         if self._bar is None:
@@ -336,57 +378,116 @@ class _Progress:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    if args.settle is not None and not args.incremental:
+        raise UsageError("--settle goes with --incremental")
+    if args.incremental and args.resume:
+        raise UsageError("--incremental finishes an unfinished run by itself: leave out --resume")
+    if args.output == STDOUT:
+        if args.resume or args.incremental:
+            flag = "--resume" if args.resume else "--incremental"
+            raise UsageError(f"-o - (standard output) cannot be used with {flag}")
+        fmt: ExportFormat = args.format or "jsonl"
+        return asyncio.run(_export(args, None, fmt, _created_at(args)))
     target = _check_output(args.output)
-    fmt: ExportFormat = args.format or ("csv" if target.suffix.lower() == ".csv" else "jsonl")
+    fmt = args.format or ("csv" if target.suffix.lower() == ".csv" else "jsonl")
     return asyncio.run(_export(args, target, fmt, _created_at(args)))
 
 
+class _BrokenPipe(Exception):
+    """The reader of standard output went away (exit 141, quietly)."""
+
+
 async def _export(
-    args: argparse.Namespace, target: Path, fmt: ExportFormat, created_at: CreatedAt | None
+    args: argparse.Namespace,
+    target: Path | None,
+    fmt: ExportFormat,
+    created_at: CreatedAt | None,
 ) -> int:
     progress = _Progress(bar=sys.stderr.isatty())
     started = time.monotonic()
+    destination: Path | IO[bytes] = target if target is not None else sys.stdout.buffer
     async with _client(args) as (client, job_id):
         try:
             result = await export_transactions(
                 client,
-                target,
+                destination,
                 format=fmt,
                 created_at=created_at,
                 shop_uuid=args.shop_uuid,
                 giftcard_program_uuid=args.giftcard_program_uuid,
                 giftcard_hash=args.giftcard_hash,
                 resume=args.resume,
+                incremental=args.incremental,
+                settle=args.settle if args.settle is not None else DEFAULT_SETTLE,
                 progress=progress,
                 job_id=job_id,
             )
+        except BrokenPipeError:
+            _decided(EXIT_BROKEN_PIPE)
+            raise _BrokenPipe from None
+        except (CheckpointError, ValueError, TypeError) as exc:
+            if isinstance(exc, CheckpointError) or not progress.started:
+                raise UsageError(_one_line(exc)) from None  # refused before anything was done
+            _decided(EXIT_FAILED)
+            raise _Failed(_failure(args, target, progress, client.stats, exc)) from None
         except (LeatError, OSError) as exc:
-            stats = client.stats
-            cause = _cause(exc)
-            again = (
-                "; run the same command with --resume to continue"
-                if checkpoint_path(target).exists()
-                else ""
-            )
-            raise _Failed(
-                f"export failed after {progress.rows} rows ({stats.retries} retries, "
-                f"{stats.rate_limited} rate-limited): {cause}{again}"
-            ) from None
+            _decided(EXIT_FAILED)
+            raise _Failed(_failure(args, target, progress, client.stats, exc)) from None
         finally:
             progress.close()
+        _decided(EXIT_OK)
         stats = client.stats
+    seconds = time.monotonic() - started
+    _say(_summary(result, target, seconds, stats, incremental=args.incremental))
+    return EXIT_OK
+
+
+def _failure(
+    args: argparse.Namespace, target: Path | None, progress: _Progress, stats: Any, exc: Exception
+) -> str:
+    """The line for a failed export: the rows it keeps for a resume, what went wrong, what next."""
+    counts = f"{stats.retries} retries, {stats.rate_limited} rate-limited"
+    if target is None:
+        return f"export failed after {progress.rows} rows ({counts}): {_cause(exc)}"
+    saved = saved_rows(target)
+    again = ""
+    if saved is not None:
+        again = "; run the same command " + ("again" if args.incremental else "with --resume")
+        again += " to continue"
+    return f"export failed after {saved or 0} rows ({counts}): {_cause(exc)}{again}"
+
+
+def _many(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
+def _summary(
+    result: ExportResult, target: Path | None, seconds: float, stats: Any, *, incremental: bool
+) -> str:
+    where = str(target) if target is not None else "standard output"
+    if result.was_complete:
+        return (
+            f"{where} was already complete ({result.rows} rows); removed the checkpoint "
+            "a crash had left beside it"
+        )
     resumed = f", resumed at page {result.resumed_from_page}" if result.resumed_from_page else ""
+    counts = (
+        f"({_many(result.pages, 'page')}, {_many(result.requests, 'request')}{resumed}; "
+        f"{stats.retries} retries, {stats.rate_limited} rate-limited)"
+    )
+    if incremental:
+        through = result.through.isoformat() if result.through is not None else None
+        holds = f"every row created before {through}" if through else "no row yet"
+        return (
+            f"appended {result.rows_this_run} rows to {where} in {seconds:.1f} s {counts}; "
+            f"it holds {result.rows} rows, {holds}"
+        )
     drift = (
         f"; the listing said {result.expected} rows"
         if result.expected is not None and result.expected != result.rows
         else ""
     )
-    _say(
-        f"exported {result.rows} rows to {target} in {time.monotonic() - started:.1f} s "
-        f"({result.pages} pages{resumed}; {stats.retries} retries, "
-        f"{stats.rate_limited} rate-limited){drift}"
-    )
-    return EXIT_OK
+    return f"exported {result.rows} rows to {where} in {seconds:.1f} s {counts}{drift}"
 
 
 # -- reconcile --------------------------------------------------------------------------------
@@ -413,7 +514,7 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     else:
         summary = asyncio.run(_fetch_and_reconcile(args, ledger, target, created_at))
     _print_summary(summary, target)
-    return EXIT_OK if summary.clean else EXIT_FAILED
+    return EXIT_OK if summary.clean else EXIT_DISCREPANCIES
 
 
 async def _fetch_and_reconcile(
@@ -454,35 +555,71 @@ def _print_summary(summary: ReconcileSummary, report: Path) -> None:
 
 
 class _Failed(Exception):
-    """The job failed (exit 1); the text is the whole message."""
+    """The job failed (exit 3); the text is the whole message."""
+
+
+def _decided(status: int) -> int:
+    """From here the exit status is ``status``: a Ctrl-C while the process winds down (closing
+    connections, joining threads) ends it at once with that status, not with another one."""
+
+    def exit_now(signum: int, frame: Any) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
+        signal.signal(signal.SIGINT, exit_now)
+    return status
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    output = getattr(args, "output", STDOUT)
+    if args.command != "export" or output == STDOUT or saved_rows(output) is None:
+        return "interrupted"
+    how = "again" if args.incremental else "with --resume"
+    return f"interrupted; run the same command {how} to continue"
+
+
+def _outcome(args: argparse.Namespace, exc: BaseException) -> tuple[int, str | None]:
+    """The exit status and the one line to print for a command that raised ``exc``."""
+    if isinstance(exc, _BrokenPipe | BrokenPipeError):
+        # quietly, as any command whose reader went away; and no second error at exit
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE, None
+    if isinstance(exc, UsageError | CheckpointError | InputError | UnicodeDecodeError):
+        return EXIT_USAGE, f"error: {_one_line(exc)}"
+    if isinstance(exc, _Failed):
+        return EXIT_FAILED, f"error: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, _interrupted(args)
+    if isinstance(exc, LeatError | OSError):
+        return EXIT_FAILED, f"error: {_one_line(exc)}"
+    if isinstance(exc, ValueError):  # arguments the library refused before sending anything
+        return EXIT_USAGE, f"error: {_one_line(exc)}"
+    if isinstance(exc, Exception):  # a case nobody foresaw: still one line, never a traceback
+        return EXIT_FAILED, f"error: unexpected {type(exc).__name__}: {_one_line(exc)}"
+    raise exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return the exit status (the console script exits with it)."""
+    """Run the command; return the exit status (the console script exits with it).
+
+    Once the status is known, a Ctrl-C no longer changes it (SIGINT stays ignored after this
+    returns: the process is about to exit).
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING)
     run: Callable[[argparse.Namespace], int] = args.run
+    message: str | None = None
     try:
-        return run(args)
-    except (UsageError, CheckpointError, InputError, UnicodeDecodeError) as exc:
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_USAGE
-    except _Failed as exc:
-        _say(f"error: {exc}")
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        resumable = args.command == "export" and checkpoint_path(args.output).exists()
-        _say("interrupted" + ("; run the same command with --resume to continue" * resumable))
-        return EXIT_INTERRUPTED
-    except LeatError as exc:
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_FAILED
-    except OSError as exc:
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_FAILED
-    except ValueError as exc:  # arguments the library refused before sending anything
-        _say(f"error: {_one_line(exc)}")
-        return EXIT_USAGE
-    except Exception as exc:  # a case nobody foresaw: still one line, never a traceback
-        _say(f"error: unexpected {type(exc).__name__}: {_one_line(exc)}")
-        return EXIT_FAILED
+        status = run(args)
+    except BaseException as exc:  # each kind gets its status in _outcome
+        status, message = _outcome(args, exc)
+    _decided(status)
+    if message is not None:
+        _say(message)
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return status

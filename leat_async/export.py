@@ -1,4 +1,4 @@
-"""Bulk export of giftcard transactions to JSONL or CSV: streaming, atomic, resumable.
+"""Bulk export of giftcard transactions to JSONL or CSV: streaming, atomic, resumable, incremental.
 
 ::
 
@@ -12,34 +12,35 @@ Only a finished export is renamed to ``FILE`` (``os.replace``); then the checkpo
 A failed or interrupted export keeps both, and ``resume=True`` continues where it stopped: it cuts
 the partial file back to the checkpoint's length and asks for the checkpoint's page within the
 same snapshot, so every row ends up in the file exactly once.
+
+``incremental=True`` (see :mod:`leat_async._incremental`) appends to ``FILE`` only the rows
+created since the previous run; a binary stream instead of a path gets the rows as they arrive.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final, Literal, TypeVar
+from typing import IO, Any, Final, Literal
 
 import attrs
 
-from . import CreatedAt, GiftcardTransaction, LeatClient
+from . import CreatedAt, GiftcardTransaction, LeatClient, Pager
 from ._export_files import (
     CheckpointError,
-    abandon,
+    Progress,
     checkpoint_path,
-    finish,
-    in_thread,
+    incremental_path,
     job_of,
-    open_output,
     partial_path,
-    save,
+    read_checkpoint,
 )
+from ._export_output import FileOutput, Output, StreamOutput, in_thread, plan_run, tidy_complete
+from ._export_rows import CSV_COLUMNS, ENCODERS, HEADERS, transaction_json
+from ._position import Position
 
 __all__ = [
     "CSV_COLUMNS",
@@ -48,35 +49,27 @@ __all__ = [
     "ExportResult",
     "checkpoint_path",
     "export_transactions",
+    "incremental_path",
     "parse_datetime",
     "partial_path",
+    "saved_rows",
     "transaction_json",
 ]
 
-T = TypeVar("T")
 ExportFormat = Literal["jsonl", "csv"]
 FORMATS: Final = ("jsonl", "csv")
-CSV_COLUMNS: Final = (
-    "id",
-    "uuid",
-    "amount_in_cents",
-    "type",
-    "settled",
-    "card_id",
-    "card_uuid",
-    "shop_id",
-    "shop_uuid",
-    "shop_name",
-    "created_at",
-)
 PER_PAGE: Final = 100
+DEFAULT_SETTLE: Final = 60.0
+
+#: ``keep(rows, position)``: the rows of a page that go into the file
+Keep = Callable[[Sequence[GiftcardTransaction], Position], Sequence[GiftcardTransaction]]
 
 
 @attrs.frozen(kw_only=True)
 class ExportResult:
     """What :func:`export_transactions` did."""
 
-    path: Path
+    path: Path | None  # None: written to a stream
     format: ExportFormat
     rows: int  # rows in the finished file
     rows_this_run: int
@@ -84,6 +77,11 @@ class ExportResult:
     resumed_from_page: int | None  # None for a fresh export
     expected: int | None  # the listing's ``meta.total`` on the first page of this run
     seconds: float
+    #: incremental: the file now holds every row created before this (None: no row yet)
+    through: datetime | None = None
+    #: the export had already finished; a crash had only kept it from removing its checkpoint
+    was_complete: bool = False
+    requests: int = 0  # requests this run sent (retries included)
 
 
 def parse_datetime(text: str) -> datetime:
@@ -97,78 +95,67 @@ def parse_datetime(text: str) -> datetime:
     return value
 
 
-def _row(tx: GiftcardTransaction, created_at: Any) -> dict[str, Any]:
-    card, shop = tx.card, tx.shop
-    return {
-        "id": tx.id,
-        "uuid": tx.uuid,
-        "amount_in_cents": tx.amount_in_cents,
-        "type": tx.type,
-        "settled": tx.settled,
-        "card": {"id": card.id, "uuid": card.uuid},
-        "shop": {"id": shop.id, "uuid": shop.uuid, "name": shop.name},
-        "settlements": tx.settlements,
-        "created_at": created_at,
-    }
+def saved_rows(path: str | os.PathLike[str]) -> int | None:
+    """Rows an unfinished export of ``path`` keeps for its resume (an incremental one: its new
+    rows only); None when there is nothing to resume."""
+    if not partial_path(path).exists():
+        return None
+    try:
+        progress = read_checkpoint(checkpoint_path(path), None)
+    except CheckpointError:
+        return None
+    return progress.rows - progress.base_rows
 
 
-def transaction_json(tx: GiftcardTransaction) -> dict[str, Any]:
-    """The transaction with the API's own field names and ``created_at`` in ISO 8601."""
-    return _row(tx, tx.created_at.isoformat())
+@attrs.frozen
+class Walked:
+    """What one walk into an output did."""
+
+    pages: int
+    expected: int | None
 
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
-
-    def _jsonl(rows: Sequence[GiftcardTransaction]) -> bytes:
-        lines = [
-            json.dumps(transaction_json(tx), ensure_ascii=False, separators=(",", ":"))
-            for tx in rows
-        ]
-        return "".join(line + "\n" for line in lines).encode()
-
-else:
-    _LINE: Final = orjson.OPT_APPEND_NEWLINE
-
-    def _jsonl(rows: Sequence[GiftcardTransaction]) -> bytes:
-        # orjson writes a datetime as isoformat() does and a tuple as a list: no conversions
-        dumps = orjson.dumps
-        return b"".join([dumps(_row(tx, tx.created_at), option=_LINE) for tx in rows])
-
-
-def _csv_header() -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(CSV_COLUMNS)
-    return buf.getvalue().encode()
-
-
-def _csv(rows: Sequence[GiftcardTransaction]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(
-        (
-            tx.id,
-            tx.uuid or "",
-            tx.amount_in_cents,
-            tx.type,
-            "true" if tx.settled else "false",
-            tx.card.id,
-            tx.card.uuid or "",
-            tx.shop.id,
-            tx.shop.uuid or "",
-            tx.shop.name,
-            tx.created_at.isoformat(),
-        )
-        for tx in rows
-    )
-    return buf.getvalue().encode()
+async def walk_into(
+    pager: Pager[GiftcardTransaction],
+    output: Output,
+    encode: Callable[[Sequence[GiftcardTransaction]], bytes],
+    *,
+    keep: Keep | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Walked:
+    """Write every page of ``pager`` (the rows ``keep`` keeps) to ``output``, then commit it
+    elsewhere: on a failure or a cancel the output is abandoned (kept for a resume)."""
+    state = output.progress
+    pages = 0
+    expected: int | None = None
+    try:
+        async for page in pager.pages():
+            if expected is None:
+                expected = page.meta.total
+            position = pager.position
+            assert position is not None  # a page was handed out: the snapshot is fixed
+            rows = page.data if keep is None else keep(page.data, position)
+            await output.write(encode(rows) if rows else b"", len(rows), position)
+            pages += 1
+            if progress is not None:
+                progress(state.rows - state.base_rows, expected)
+    except BaseException:
+        output.abandon()
+        raise
+    return Walked(pages, expected)
 
 
-_HEADERS: Final = {"jsonl": b"", "csv": _csv_header()}
-_ENCODERS: Final[dict[str, Callable[[Sequence[GiftcardTransaction]], bytes]]] = {
-    "jsonl": _jsonl,
-    "csv": _csv,
-}
+async def commit(output: Output, after_rename: Callable[[], None]) -> None:
+    try:
+        await output.commit(after_rename)
+    except BaseException:
+        output.abandon()  # a no-op once the rename has begun
+        raise
+
+
+def _drop_incremental_state(target: Path) -> Callable[[], None]:
+    """After a plain export replaced FILE: an incremental state beside it no longer holds."""
+    return lambda: incremental_path(target).unlink(missing_ok=True)
 
 
 # -- the export -------------------------------------------------------------------------------
@@ -176,7 +163,7 @@ _ENCODERS: Final[dict[str, Callable[[Sequence[GiftcardTransaction]], bytes]]] = 
 
 async def export_transactions(
     client: LeatClient,
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | IO[bytes],
     *,
     format: ExportFormat = "jsonl",
     created_at: CreatedAt | None = None,
@@ -184,97 +171,176 @@ async def export_transactions(
     giftcard_program_uuid: str | None = None,
     giftcard_hash: str | None = None,
     resume: bool = False,
+    incremental: bool = False,
+    settle: float = DEFAULT_SETTLE,
     progress: Callable[[int, int | None], None] | None = None,
     checkpoint_every: float = 1.0,
     job_id: str | None = None,
 ) -> ExportResult:
     """Export every transaction of the listing (with these filters) to ``path``.
 
+    - ``path``: a file, replaced only when the export is complete; or a binary stream
+      (``sys.stdout.buffer``), which gets the rows as they arrive (no checkpoint, no resume).
     - ``format``: ``"jsonl"`` (one transaction per line, the API's field names) or ``"csv"``
-      (the columns of :data:`CSV_COLUMNS`).
+      (RFC 4180, the columns of :data:`CSV_COLUMNS`; text cells a spreadsheet would execute
+      get a leading ``'``, which :func:`~leat_async.reconcile.read_export` takes off again).
     - ``resume``: continue the unfinished export recorded in ``checkpoint_path(path)``; its
       format, filters and base URL must be these (else :class:`CheckpointError`). Without
       ``resume``, an unfinished export in the way raises :class:`CheckpointError` too: resume
       it, or delete its ``.partial`` and ``.checkpoint.json`` files.
+    - ``incremental``: the first run exports everything and remembers, in
+      ``incremental_path(path)``, how far the file goes; each later run with the same options
+      appends the rows created since, and first finishes a run that was cut short. Rows
+      younger than ``settle`` seconds wait for the next run, so that a row committed a little
+      after its ``created_at`` is not skipped.
     - ``progress(rows_done, expected_total)``: called once before the first request (with
       the rows a resumed export already has, and ``None``) and after every page, with the
-      first page's ``meta.total``.
+      first page's ``meta.total`` (incremental: this run's new rows, of its window).
     - ``checkpoint_every``: seconds between checkpoints (``0``: after every page). A failure
       or cancellation writes one more for the last complete page, when it can (and removes
-      both files when no row was written).
+      both files when no checkpoint holds a row).
     - ``job_id``: stands in for the client's base URL in the checkpoint (for example for a
       server whose address changes between runs but whose data does not).
 
-    ``path`` is replaced only when the export is complete. Network errors raise the client's
+    Every argument is checked before a file is touched. Network errors raise the client's
     :class:`~leat_async.LeatError`; file errors raise ``OSError``.
     """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r:.40}")
-    if created_at is not None and not isinstance(created_at, CreatedAt):
-        raise TypeError(f"created_at must be a CreatedAt, got {type(created_at).__name__}")
-    target = Path(path)
-    partial, checkpoint = partial_path(target), checkpoint_path(target)
+    query = _checked_query(
+        client,
+        format=format,
+        created_at=created_at,
+        shop_uuid=shop_uuid,
+        giftcard_program_uuid=giftcard_program_uuid,
+        giftcard_hash=giftcard_hash,
+        settle=settle,
+    )
     job = job_of(
         format=format,
         base_url=job_id if job_id is not None else client.base_url,
         per_page=PER_PAGE,
-        created_at=created_at,
-        shop_uuid=shop_uuid,
-        giftcard_program_uuid=giftcard_program_uuid,
-        giftcard_hash=giftcard_hash,
+        **query,
     )
-    started = time.monotonic()
-    out, state = await in_thread(
-        lambda: open_output(target, job, resume=resume, header=_HEADERS[format]),
-        undo=lambda opened: abandon(opened[0], partial, checkpoint, opened[1]),
+    if not isinstance(path, str | os.PathLike):
+        if resume or incremental:
+            raise ValueError("a stream cannot be resumed or appended to: give a file")
+        return await _export_to_stream(client, path, job, query, progress)
+    if resume and incremental:
+        raise ValueError("an incremental export resumes by itself: leave out resume")
+    if incremental:
+        from ._incremental import export_increment
+
+        return await export_increment(
+            client,
+            Path(path),
+            job,
+            query,
+            settle=settle,
+            progress=progress,
+            checkpoint_every=checkpoint_every,
+        )
+    return await _export_to_file(client, Path(path), job, query, resume, progress, checkpoint_every)
+
+
+def _checked_query(
+    client: LeatClient, *, format: str, settle: float, **query: Any
+) -> dict[str, Any]:
+    """The listing's filters, checked (a pager is made, nothing is sent)."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r:.40}")
+    if isinstance(settle, bool) or not isinstance(settle, int | float) or not 0 <= settle < 1e9:
+        raise ValueError(f"settle must be a number of seconds >= 0, got {settle!r:.40}")
+    client.giftcard_transactions.list(per_page=PER_PAGE, **query)
+    return query
+
+
+async def _export_to_file(
+    client: LeatClient,
+    target: Path,
+    job: dict[str, Any],
+    query: dict[str, Any],
+    resume: bool,
+    progress: Callable[[int, int | None], None] | None,
+    checkpoint_every: float,
+) -> ExportResult:
+    started, requests = time.monotonic(), client.stats.requests
+    plan = await in_thread(lambda: plan_run(target, job, resume=resume, incremental=False))
+    state = plan.progress or Progress(job)
+    done = _Summary(target, job["format"], state, started, client, requests)
+    if plan.complete:
+        await in_thread(lambda: tidy_complete(target, _drop_incremental_state(target)))
+        return done.result(first_rows=state.rows, was_complete=True)
+    first_rows, first_page = state.rows, state.next_page
+    output = FileOutput(
+        target,
+        state,
+        start="resume" if plan.progress else "new",
+        header=HEADERS[job["format"]],
+        checkpoint_every=checkpoint_every,
     )
-    first_page, first_rows = state.next_page, state.rows
-    encode = _ENCODERS[format]
-    pages = 0
-    expected: int | None = None
-    saved_at = time.monotonic()
-    finishing = False
     if progress is not None:
         progress(state.rows, None)
-    pager = client.giftcard_transactions.list(
-        per_page=PER_PAGE,
-        page=state.next_page,
-        snapshot=state.snapshot,
-        created_at=created_at,
-        shop_uuid=shop_uuid,
-        giftcard_program_uuid=giftcard_program_uuid,
-        giftcard_hash=giftcard_hash,
-    )
-    try:
-        async for page in pager.pages():
-            if expected is None:
-                expected = page.meta.total
-            blob = encode(page.data)
-            out.write(blob)  # buffered: one page, well under a millisecond
-            state.length += len(blob)
-            state.rows += len(page.data)
-            position = pager.position
-            assert position is not None  # a page was handed out, so the snapshot is fixed
-            state.next_page, state.snapshot = position.page, position.snapshot
-            pages += 1
-            if time.monotonic() - saved_at >= checkpoint_every:
-                await save(out, checkpoint, state)
-                saved_at = time.monotonic()
-            if progress is not None:
-                progress(state.rows, expected)
-        finishing = True  # from here the thread renames; a failure must not re-checkpoint
-        await finish(out, partial, target, checkpoint)
-    except BaseException:
-        if not finishing:
-            abandon(out, partial, checkpoint, state)
-        raise
-    return ExportResult(
-        path=target,
-        format=format,
-        rows=state.rows,
-        rows_this_run=state.rows - first_rows,
-        pages=pages,
+    walked = Walked(0, None)
+    if not state.done:
+        pager = client.giftcard_transactions.list(
+            per_page=PER_PAGE, page=state.next_page, snapshot=state.snapshot, **query
+        )
+        walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
+    await commit(output, _drop_incremental_state(target))
+    return done.result(
+        first_rows=first_rows,
+        walked=walked,
         resumed_from_page=first_page if resume else None,
-        expected=expected,
-        seconds=time.monotonic() - started,
     )
+
+
+async def _export_to_stream(
+    client: LeatClient,
+    stream: IO[bytes],
+    job: dict[str, Any],
+    query: dict[str, Any],
+    progress: Callable[[int, int | None], None] | None,
+) -> ExportResult:
+    started, requests = time.monotonic(), client.stats.requests
+    state = Progress(job)
+    output = StreamOutput(stream, state, header=HEADERS[job["format"]])
+    if progress is not None:
+        progress(0, None)
+    pager = client.giftcard_transactions.list(per_page=PER_PAGE, **query)
+    walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
+    await output.commit(lambda: None)
+    done = _Summary(None, job["format"], state, started, client, requests)
+    return done.result(first_rows=0, walked=walked)
+
+
+@attrs.frozen
+class _Summary:
+    """Makes the :class:`ExportResult` of a run from where it began."""
+
+    target: Path | None
+    format: ExportFormat
+    state: Progress
+    started: float
+    client: LeatClient
+    requests: int
+
+    def result(
+        self,
+        *,
+        first_rows: int,
+        walked: Walked = Walked(0, None),
+        resumed_from_page: int | None = None,
+        was_complete: bool = False,
+    ) -> ExportResult:
+        return ExportResult(
+            path=self.target,
+            format=self.format,
+            rows=self.state.rows,
+            rows_this_run=self.state.rows - first_rows,
+            pages=walked.pages,
+            resumed_from_page=resumed_from_page,
+            expected=walked.expected,
+            seconds=time.monotonic() - self.started,
+            through=self.state.through,
+            was_complete=was_complete,
+            requests=self.client.stats.requests - self.requests,
+        )

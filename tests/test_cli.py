@@ -27,6 +27,7 @@ LEDGER_HEADER = ["reference", "giftcard_uuid", "shop_uuid", "amount_in_cents", "
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if k != "LEAT_TOKEN"}
+    environ["PYTHONWARNINGS"] = "always::ResourceWarning"  # an unclosed file shows on stderr
     environ.update(env or {})
     return subprocess.run(  # noqa: S603 - our own command
         [sys.executable, "-m", "leat_async", *args],
@@ -154,6 +155,14 @@ def test_export_window(tmp_path: Path, exported: list[dict[str, Any]]) -> None:
             None,
             "range",
         ),
+        (["export", "--fake", "5", "-o", "x", "--settle", "9"], None, "--settle goes with"),
+        (["export", "--fake", "5", "-o", "x", "--incremental", "--resume"], None, "leave out"),
+        (["export", "--fake", "5", "-o", "-", "--resume"], None, "cannot be used with --resume"),
+        (
+            ["export", "--fake", "5", "-o", "x", "--giftcard-hash", "a\tb", "--incremental"],
+            None,
+            "giftcard_hash",
+        ),
     ],
 )
 def test_bad_arguments(
@@ -162,8 +171,8 @@ def test_bad_arguments(
     os.chdir(tmp_path)
     proc = run(*args, env=env)
     assert proc.returncode == 2
-    assert says in one_error_line(proc)
-    assert not (tmp_path / "x").exists() and not (tmp_path / "r.csv").exists()
+    assert says in one_error_line(proc)  # no ResourceWarning either
+    assert os.listdir(tmp_path) == []  # no partial file, no checkpoint
 
 
 async def run_async(*args: str, env: dict[str, str]) -> tuple[int, str]:
@@ -190,7 +199,7 @@ async def test_real_api_path_auth_failure_and_server_failure(tmp_path: Path) -> 
         args = ["export", "-o", str(out), "--base-url", fake.url]
 
         status, err = await run_async(*args, env={"LEAT_TOKEN": "wrong-token"})
-        assert status == 1 and token not in err
+        assert status == 3 and token not in err
         assert "authentication failed, check LEAT_TOKEN" in one_error_line(err)
         assert not out.exists() and not partial_path(out).exists()
         assert not checkpoint_path(out).exists()  # nothing to resume: just run again
@@ -198,7 +207,7 @@ async def test_real_api_path_auth_failure_and_server_failure(tmp_path: Path) -> 
         fault = Fault(method="GET", query={"page": "2"}, status=400, body={"message": "Nope"})
         fake.add_fault(fault)
         status, err = await run_async(*args, env={"LEAT_TOKEN": token})
-        assert status == 1 and token not in err
+        assert status == 3 and token not in err
         line = one_error_line(err)
         assert "export failed after 100 rows" in line and "Nope" in line
         assert line.endswith("run the same command with --resume to continue")
@@ -402,8 +411,12 @@ def test_reconcile_source_conflict_and_bad_export(tmp_path: Path) -> None:
 def test_help_states_the_defaults() -> None:
     export = run("export", "--help")
     assert export.returncode == 0 and "--resume" in export.stdout
+    assert "--incremental" in export.stdout and "(default 60)" in " ".join(export.stdout.split())
     rec = run("reconcile", "--help")
     assert "default 300 s" in " ".join(rec.stdout.split())
+    for text in (" ".join(export.stdout.split()), " ".join(rec.stdout.split())):
+        assert "Exit status: 0 done; 1 reconcile found discrepancies; 2 bad arguments" in text
+        assert "3 the job failed" in text and "130 interrupted; 141" in text
 
 
 def test_odd_input_files_are_one_line_each(tmp_path: Path) -> None:

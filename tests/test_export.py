@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +16,7 @@ import aiohttp
 import pytest
 
 from leat_async import CreatedAt, LeatAPIError, LeatClient, RetryPolicy
+from leat_async._export_rows import ENCODERS, jsonl_plain
 from leat_async.export import (
     CSV_COLUMNS,
     CheckpointError,
@@ -94,13 +97,11 @@ async def test_jsonl_without_orjson_is_identical(client: LeatClient, fake: FakeL
     zoe = fake.add_shop(name="Zoë")
     fake.add_transaction(card=fake.cards[0], shop=zoe, amount_in_cents=1, created_at=LONG_AGO)
     txs = [tx async for tx in client.giftcard_transactions.list()]
-    from leat_async.export import _jsonl  # the fast path, against the plain json one
-
     plain = "".join(
         json.dumps(transaction_json(tx), ensure_ascii=False, separators=(",", ":")) + "\n"
         for tx in txs
     )
-    assert _jsonl(txs) == plain.encode()
+    assert ENCODERS["jsonl"](txs) == jsonl_plain(txs) == plain.encode()
 
 
 async def test_csv_columns_and_values(client: LeatClient, fake: FakeLeat, tmp_path: Path) -> None:
@@ -152,7 +153,7 @@ async def test_filters_and_window(client: LeatClient, fake: FakeLeat, tmp_path: 
 async def test_empty_listing(client: LeatClient, tmp_path: Path) -> None:
     out = tmp_path / "none.csv"
     result = await export_transactions(client, out, format="csv")
-    assert result.rows == 0 and out.read_text() == ",".join(CSV_COLUMNS) + "\n"
+    assert result.rows == 0 and out.read_bytes() == ",".join(CSV_COLUMNS).encode() + b"\r\n"
 
 
 @pytest.mark.parametrize("checkpoint_every", [0.0, 3600.0])
@@ -234,7 +235,7 @@ async def test_resume_refusals(brittle: LeatClient, fake: FakeLeat, tmp_path: Pa
     with pytest.raises(CheckpointError, match="different created_at"):
         await export_transactions(brittle, out, created_at=window, resume=True)
     partial_path(out).write_bytes(b"")
-    with pytest.raises(CheckpointError, match="shorter"):
+    with pytest.raises(CheckpointError, match="has 0 bytes, its checkpoint says"):
         await export_transactions(brittle, out, resume=True)
     checkpoint_path(out).write_text("{not json")
     with pytest.raises(CheckpointError, match="cannot read"):
@@ -250,3 +251,71 @@ async def test_bad_arguments_send_nothing(
     with pytest.raises(TypeError, match="CreatedAt"):
         await export_transactions(client, tmp_path / "x", created_at="2024")  # type: ignore[arg-type]
     assert fake.requests == []
+
+
+async def test_csv_odd_names_round_trip(client: LeatClient, fake: FakeLeat, tmp_path: Path) -> None:
+    """A lone CR is quoted (RFC 4180); formulas get a leading ' that read_export removes."""
+    names = ["Ship\rShape", '=HYPERLINK("http://x","y")', "+1+1", "@SUM(A1:A2)", "\tTab", "'q"]
+    card = fake.add_card(balance_in_cents=0)
+    for name in names:
+        shop = fake.add_shop(name=name)
+        fake.add_transaction(card=card, shop=shop, amount_in_cents=-5, created_at=LONG_AGO)
+    fake.add_transaction(card=card, shop=shop, amount_in_cents=9, type="-cmd", created_at=LONG_AGO)
+    out = tmp_path / "odd.csv"
+    await export_transactions(client, out, format="csv")
+    with out.open(newline="", encoding="utf-8") as f:
+        records = list(csv.reader(f))
+    assert len(records) == 1 + len(names) + 1
+    names_at, amounts_at = CSV_COLUMNS.index("shop_name"), CSV_COLUMNS.index("amount_in_cents")
+    assert [r[names_at] for r in records[1:-1]] == ["Ship\rShape", *("'" + n for n in names[1:])]
+    assert [r[amounts_at] for r in records[1:]] == ["-5"] * len(names) + ["9"]
+    back = list(read_export(out))
+    assert [t.shop.name for t in back] == [*names, names[-1]] and back[-1].type == "-cmd"
+
+
+async def test_a_refused_argument_leaves_nothing(
+    client: LeatClient, fake: FakeLeat, tmp_path: Path
+) -> None:
+    """Checked before any file is made: no .partial, no checkpoint, no unclosed file."""
+    refusals = (
+        ({"shop_uuid": " x"}, "shop_uuid"),
+        ({"giftcard_hash": ""}, "giftcard_hash"),
+        ({"settle": -1.0}, "settle"),
+    )
+    for bad, says in refusals:
+        with pytest.raises(ValueError, match=says):
+            await export_transactions(client, tmp_path / "out.jsonl", **bad)
+    assert os.listdir(tmp_path) == [] and fake.requests == []
+
+
+async def test_deep_settlements_are_written(
+    client: LeatClient, fake: FakeLeat, tmp_path: Path
+) -> None:
+    """The client reads 1,024 levels (orjson); the export writes them, whatever the encoder."""
+    seed_rows(fake, 2)
+    deep: Any = "bottom"
+    for _ in range(300):
+        deep = {"next": deep}
+    fake.add_transaction(
+        card=fake.cards[0],
+        shop=fake.shops[0],
+        amount_in_cents=1,
+        settlements=[deep],
+        created_at=LONG_AGO + timedelta(days=1),
+    )
+    out = tmp_path / "deep.jsonl"
+    result = await export_transactions(client, out)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert result.rows == 3 and lines[-1]["settlements"] == [deep]
+    assert lines == await api_rows(fake)
+
+
+async def test_to_a_stream(client: LeatClient, fake: FakeLeat, tmp_path: Path) -> None:
+    seed_rows(fake, 250)
+    stream = io.BytesIO()
+    result = await export_transactions(client, stream, format="csv")
+    out = tmp_path / "same.csv"
+    await export_transactions(client, out, format="csv")
+    assert stream.getvalue() == out.read_bytes() and result.rows == 250 and result.path is None
+    with pytest.raises(ValueError, match="stream"):
+        await export_transactions(client, io.BytesIO(), resume=True)

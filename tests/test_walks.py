@@ -177,3 +177,19 @@ async def test_rows_of_the_current_second_stay_out_of_a_walk_bounded_from_the_cl
     for sort in ("-created_at", "created_at"):
         got = [tx.id async for tx in client.giftcard_transactions.list(per_page=10, sort=sort)]
         assert sorted(got) == before
+
+
+async def test_a_walk_sees_what_was_made_while_the_client_slept() -> None:
+    # the client's estimate of the server's clock stands still while its machine sleeps (and
+    # a server's clock may jump): the first answer's Date tells, and the walk takes it
+    now = [datetime(2024, 4, 1, 8, tzinfo=UTC)]
+    async with FakeLeat(token=TOKEN, clock=lambda: now[0]) as fake:
+        seed_rows(fake, 3, start=now[0] - timedelta(hours=1))
+        async with LeatClient(TOKEN, base_url=fake.url) as client:
+            assert len([tx async for tx in client.giftcard_transactions.list()]) == 3
+            now[0] += timedelta(hours=2)
+            card, shop = fake.cards[0], fake.shops[0]
+            made = now[0] - timedelta(minutes=30)
+            fake.add_transaction(card=card, shop=shop, amount_in_cents=5, created_at=made)
+            rows = [tx async for tx in client.giftcard_transactions.list()]
+    assert [tx.created_at for tx in rows][-1] == made and len(rows) == 4
