@@ -23,6 +23,7 @@ from typing import Any, Final
 import attrs
 
 from . import CreatedAt
+from ._position import Position
 
 __all__ = [
     "CheckpointError",
@@ -120,6 +121,9 @@ class Progress:
     done: bool = False  # the partial file is complete (about to become FILE, or already)
     since: datetime | None = None  # incremental: the walk starts at rows created at this
     through: datetime | None = None  # incremental: and keeps the rows created before this
+    #: exactly what the walk had handed out at the last complete page (a resume goes on from
+    #: it: ``list(..., resume=position)``); ``snapshot``/``next_page`` say the same for people
+    position: Position | None = None
 
     def dump(self) -> bytes:
         doc = {
@@ -134,6 +138,7 @@ class Progress:
             "done": self.done,
             "since": _iso(self.since),
             "through": _iso(self.through),
+            "position": self.position.to_dict() if self.position is not None else None,
         }
         return json.dumps(doc, indent=2).encode() + b"\n"
 
@@ -209,6 +214,7 @@ def read_checkpoint(path: Path, job: dict[str, Any] | None) -> Progress:
             done=bool(doc.get("done", False)),
             since=_when(doc, "since"),
             through=_when(doc, "through"),
+            position=Position.from_dict(doc["position"]) if doc.get("position") else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint {path} is damaged ({exc!r:.80})") from None

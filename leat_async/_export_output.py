@@ -177,6 +177,7 @@ class FileOutput:
         state.length += len(blob)
         state.rows += rows
         state.next_page, state.snapshot = position.page, position.snapshot
+        state.position = position
         if self._out is not None and time.monotonic() - self._saved_at >= self._every:
             copy = attrs.evolve(state)
             await in_thread(lambda: self._sync(copy))

@@ -37,7 +37,7 @@ from ._export_files import (
 from ._export_output import FileOutput, in_thread, plan_run, tidy_complete
 from ._export_rows import ENCODERS, HEADERS
 from ._position import Position
-from .export import PER_PAGE, ExportResult, Keep, commit, walk_into
+from .export import PER_PAGE, ExportResult, Keep, commit, resuming, walk_into
 
 __all__ = ["export_increment", "through_of", "window_from"]
 
@@ -138,10 +138,7 @@ async def export_increment(
         )
         if not state.done:
             pager = client.giftcard_transactions.list(
-                per_page=PER_PAGE,
-                page=state.next_page,
-                snapshot=state.snapshot,
-                **{**query, "created_at": created_at},
+                per_page=PER_PAGE, **resuming(state), **{**query, "created_at": created_at}
             )
             walked = await walk_into(
                 pager, output, ENCODERS[fmt], keep=_settled_rows(state, settle), progress=report

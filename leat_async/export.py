@@ -145,6 +145,13 @@ async def walk_into(
     return Walked(pages, expected)
 
 
+def resuming(state: Progress) -> dict[str, Any]:
+    """Where a run's walk starts: after exactly what its checkpoint says was written."""
+    if state.position is not None:
+        return {"resume": state.position}
+    return {"page": state.next_page, "snapshot": state.snapshot}
+
+
 async def commit(output: Output, after_rename: Callable[[], None]) -> None:
     try:
         await output.commit(after_rename)
@@ -281,9 +288,7 @@ async def _export_to_file(
         progress(state.rows, None)
     walked = Walked(0, None)
     if not state.done:
-        pager = client.giftcard_transactions.list(
-            per_page=PER_PAGE, page=state.next_page, snapshot=state.snapshot, **query
-        )
+        pager = client.giftcard_transactions.list(per_page=PER_PAGE, **resuming(state), **query)
         walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
     await commit(output, _drop_incremental_state(target))
     return done.result(
