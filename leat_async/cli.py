@@ -281,7 +281,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_fetch_options(rec)
     rec.set_defaults(run=_run_reconcile)
+    _add_verbosity(parser, default=None)
+    for command in (export, rec):
+        _add_verbosity(command, default=argparse.SUPPRESS)
     return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """``-v``/``-q``, before or after the command (a command's own default leaves the top's)."""
+    group = parser.add_argument_group("output").add_mutually_exclusive_group()
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default if default is not None else 0,
+        help="-v: also retries, pauses and recoveries; -vv: one line per request (never the token)",
+    )
+    group.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default if default is not None else False,
+        help="errors only: no progress bar, no summary line",
+    )
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.quiet:
+        return logging.ERROR
+    return {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
 
 
 # -- shared plumbing --------------------------------------------------------------------------
@@ -403,7 +431,7 @@ async def _export(
     fmt: ExportFormat,
     created_at: CreatedAt | None,
 ) -> int:
-    progress = _Progress(bar=sys.stderr.isatty())
+    progress = _Progress(bar=sys.stderr.isatty() and not args.quiet)
     started = time.monotonic()
     destination: Path | IO[bytes] = target if target is not None else sys.stdout.buffer
     async with _client(args) as (client, job_id):
@@ -438,7 +466,8 @@ async def _export(
         _decided(EXIT_OK)
         stats = client.stats
     seconds = time.monotonic() - started
-    _say(_summary(result, target, seconds, stats, incremental=args.incremental))
+    if not args.quiet:
+        _say(_summary(result, target, seconds, stats, incremental=args.incremental))
     return EXIT_OK
 
 
@@ -611,6 +640,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING)
+    logging.getLogger("leat_async").setLevel(_log_level(args))
     run: Callable[[argparse.Namespace], int] = args.run
     message: str | None = None
     try:

@@ -431,3 +431,17 @@ def test_odd_input_files_are_one_line_each(tmp_path: Path) -> None:
         proc = run("reconcile", "--ledger", ledger, "--transactions", "tx.csv", "-o", "r.csv")
         assert proc.returncode == 2
         assert says in one_error_line(proc)
+
+
+def test_verbose_and_quiet(tmp_path: Path) -> None:
+    loud = run("export", "--fake", "250", "-o", str(tmp_path / "a.jsonl"), "-vv")
+    assert loud.returncode == 0, loud.stderr
+    requests = [line for line in loud.stderr.splitlines() if "GET /giftcard-transactions" in line]
+    assert len(requests) == 3 and all("HTTP 200" in line for line in requests)
+    assert "test-token" not in loud.stderr and "exported 250 rows" in loud.stderr
+    quiet = run("-q", "export", "--fake", "250", "-o", str(tmp_path / "b.jsonl"))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+    assert (tmp_path / "b.jsonl").read_bytes() == (tmp_path / "a.jsonl").read_bytes()
+    both = run("export", "--fake", "1", "-o", str(tmp_path / "c.jsonl"), "-v", "-q")
+    assert both.returncode == 2 and "not allowed" in one_error_line(both)
+    assert not (tmp_path / "c.jsonl").exists()
