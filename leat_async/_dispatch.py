@@ -123,9 +123,8 @@ class Dispatcher:
         self._inflight = 0
         self.stats: Stats = Stats()
         self.money: MoneyTasks = MoneyTasks(self.stats, on_event)
-        self.server_clock: ServerClock = (
-            ServerClock()
-        )  # learnt from every answer's Date: walks' snapshots
+        #: learnt from every answer's Date: the walks' snapshots
+        self.server_clock: ServerClock = ServerClock()
 
     def timeouts(self, timeout: float | None) -> Timeouts:
         """The client's attempt timeouts, or a call's own (``ValueError`` if bad)."""

@@ -247,9 +247,8 @@ class WalkState(Generic[T]):
         self.page: int = start - 1  # the page being handed out
         self.order: tuple[Key, ...] = ()  # the keys of its rows to hand out, in order
         self.left: deque[T] = deque()  # the rows of it not handed out yet
-        self.page_keys: frozenset[Key] = frozenset(
-            seen
-        )  # keys of that page as fetched (or a position's seen)
+        # keys of that page as fetched (or a position's seen)
+        self.page_keys: frozenset[Key] = frozenset(seen)
         self.prev_keys: frozenset[Key] = frozenset()  # keys of the page before it
         self.total_drift: int = 0  # pages whose meta.total differed from the first page's
 
