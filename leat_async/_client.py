@@ -117,7 +117,7 @@ class LeatClient:
             on_event=on_event,
         )
         self.giftcard_transactions = GiftcardTransactions(self._dispatcher, prefetch=concurrency)
-        self.giftcards = Giftcards(self._dispatcher)
+        self.giftcards = Giftcards(self._dispatcher, prefetch=concurrency)
         self.giftcard_programs = GiftcardPrograms(self._dispatcher)
 
     def _session(self) -> aiohttp.ClientSession:
