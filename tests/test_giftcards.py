@@ -282,7 +282,7 @@ async def test_list_walks_every_card_once_across_pages(
 ) -> None:
     other = fake.add_program(name="Other")
     # old cards (5 and 6) have no uuid and no id: the walk tells them apart by their code
-    old = {"uuid": FakeLeat.NULL, "extra": {"id": ABSENT}}
+    old: dict[str, Any] = {"uuid": FakeLeat.NULL, "extra": {"id": ABSENT}}
     ours = [
         fake.add_card(program=program, hash=f"K-{i}", **(old if i in (5, 6) else {}))
         for i in range(23)
