@@ -273,7 +273,9 @@ async def refund(request: web.Request) -> web.Response:
 
 async def reverse(app: web.Application, order: Order, uuid: str) -> web.Response:
     try:
-        tx = await app[CLIENT].giftcard_transactions.reverse(uuid)
+        tx = await app[CLIENT].giftcard_transactions.reverse(
+            uuid, timeout=app[SETTINGS].charge_timeout
+        )
     except OutcomeUnknownError as lost:
         return await answer_unknown(app, order, lost)
     except NotLastTransactionError:  # Leat reverses only a card's latest transaction
@@ -303,12 +305,8 @@ async def answer_unknown(
     gtx = app[CLIENT].giftcard_transactions
     try:
         tx = await gtx.recover(lost, wait=False)
-    except OutcomeUnknownError:  # may still land: let the background find out
+    except LeatError:  # still unknown (it may land later), or Leat unreachable for the search
         order.status, order.detail = "pending", "the outcome is being settled"
-        spawn(app, settle(app, order, lost))
-        return web.json_response(order.as_json(), status=202)
-    except LeatError as error:  # Leat unreachable even for the search: settle later too
-        order.status, order.detail = "pending", f"settling: {type(error).__name__}"
         spawn(app, settle(app, order, lost))
         return web.json_response(order.as_json(), status=202)
     apply_outcome(order, lost, tx)

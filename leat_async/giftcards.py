@@ -51,14 +51,17 @@ def _cards_page(doc: Any) -> Page[Giftcard]:
     )
 
 
-def card_key(card: Giftcard) -> Key:
-    """What tells two cards of a listing apart: the uuid; for an old card without one, a
-    digest of its code (unique per account like the uuid; a digest because a position is
-    written to checkpoint files, and a card's code is enough to spend it).
-    The ``hash:`` prefix cannot begin a uuid, so the two kinds of key never meet.
+def _card_key(card: Giftcard) -> Key:
+    """What tells two cards of a listing apart: the uuid; for an old card without one its id;
+    without either, a digest of its code (codes are unique like uuids). A position is saved to
+    checkpoint files and a code is enough to spend a card, so positions hold no codes; a code
+    short enough to guess can still be guessed from its digest: keep checkpoints private.
+    The ``hash:`` prefix cannot begin a uuid, and an id is an int: the kinds never meet.
     """
     if card.uuid is not None:
         return card.uuid
+    if card.id is not None:
+        return card.id
     return "hash:" + hashlib.sha256(card.hash.encode()).hexdigest()[:32]
 
 
@@ -118,8 +121,9 @@ class Giftcards:
         once, ``.pages()``, ``position`` and ``resume=``. See :class:`~leat_async.Pager`.
 
         The listing has no ``created_at`` filter: a walk is not a snapshot, and a card created
-        during it may or may not be seen. Cards are told apart by their uuid (see
-        :func:`card_key`). An unknown program raises :class:`GiftcardProgramNotFoundError`.
+        during it may or may not be seen. Cards are told apart by their uuid (an old card
+        without one by its id, or a digest of its code: a position never holds a code). An
+        unknown program raises :class:`GiftcardProgramNotFoundError`.
         """
         per_page, page = check_page(per_page, page)
         if giftcard_program_uuid is not None:
@@ -142,7 +146,7 @@ class Giftcards:
             per_page=per_page,
             request=request,
             parse=_cards_page,
-            key=card_key,
+            key=_card_key,
         )
         return Pager(
             listing,

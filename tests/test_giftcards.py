@@ -281,10 +281,11 @@ async def test_list_walks_every_card_once_across_pages(
     client: LeatClient, fake: FakeLeat, program: Any
 ) -> None:
     other = fake.add_program(name="Other")
-    # old cards (5 and 6) have no uuid and no id: the walk tells them apart by their code
-    old: dict[str, Any] = {"uuid": FakeLeat.NULL, "extra": {"id": ABSENT}}
+    # old cards: 4 has no uuid, 5 and 6 no id either (told apart by their code)
+    null: dict[str, Any] = {"uuid": FakeLeat.NULL}
+    old: dict[str, Any] = {**null, "extra": {"id": ABSENT}}
     ours = [
-        fake.add_card(program=program, hash=f"K-{i}", **(old if i in (5, 6) else {}))
+        fake.add_card(program=program, hash=f"K-{i}", **{4: null, 5: old, 6: old}.get(i, {}))
         for i in range(23)
     ]
     fake.add_card(program=other)
@@ -307,9 +308,10 @@ async def test_list_walks_every_card_once_across_pages(
 async def test_list_resumes_exactly_from_a_position(
     client: LeatClient, fake: FakeLeat, program: Any
 ) -> None:
+    old: dict[str, Any] = {"uuid": FakeLeat.NULL, "extra": {"id": ABSENT}, "hash": "OLD"}
     cards = [
-        fake.add_card(program=program, hash="OLD" if i == 12 else f"R-{i}", uuid=old)
-        for i, old in enumerate([None] * 12 + [FakeLeat.NULL] + [None] * 12)
+        fake.add_card(program=program, **(old if i == 12 else {"hash": f"R-{i}"}))
+        for i in range(25)
     ]
     pager = client.giftcards.list(per_page=10, giftcard_program_uuid=program.uuid)
     got = []
@@ -321,6 +323,7 @@ async def test_list_resumes_exactly_from_a_position(
     assert pager.position is not None
     saved = json.dumps(pager.position.to_dict())
     assert "OLD" not in saved  # a position never holds a card's code (it spends the card)
+    assert any(str(key).startswith("hash:") for key in pager.position.seen)
     resumed = client.giftcards.list(
         per_page=10,
         giftcard_program_uuid=program.uuid,
