@@ -144,6 +144,11 @@ async def test_each_error_answer_and_a_refund(fake: FakeLeat) -> None:
         async with http.get("/orders/B") as response:
             assert (await response.json())["status"] == "charged"
 
+        shop_gone = {"message": "Shop not found.", "code": 1008, "status_code": 400}
+        fake.add_fault(Fault(method="POST", status=400, body=shop_gone))  # ours to fix: logged
+        assert await pay("KRABBY 1", 100, "E") == (502, {"error": "leat_error", "code": 1008})
+        assert card.balance_in_cents == 3750
+
         fake.add_fault(Fault(method="GET", status=503, times=FAST_RETRY.max_attempts))
         async with http.post(
             "/checkout", json={"code": "X", "amount_in_cents": 1, "order": "D"}
