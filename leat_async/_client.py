@@ -119,7 +119,7 @@ class LeatClient:
         self.giftcard_transactions: GiftcardTransactions = GiftcardTransactions(
             self._dispatcher, prefetch=concurrency
         )
-        self.giftcards: Giftcards = Giftcards(self._dispatcher)
+        self.giftcards: Giftcards = Giftcards(self._dispatcher, prefetch=concurrency)
         self.giftcard_programs: GiftcardPrograms = GiftcardPrograms(self._dispatcher)
 
     def _session(self) -> aiohttp.ClientSession:

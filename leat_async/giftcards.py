@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import hashlib
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._convert import data_parser
+import attrs
+
+from ._convert import data_parser, structure
 from ._giftcard_models import Giftcard, GiftcardProgram
-from ._params import check_card_type, check_id
-from ._wire import Request
+from ._models import Page, PageMeta
+from ._pagination import Listing, Pager
+from ._params import check_card_type, check_id, check_page
+from ._position import Key, Position
+from ._wire import Request, query_pairs
 
 if TYPE_CHECKING:
     from ._dispatch import Dispatcher
@@ -19,11 +25,52 @@ _card = data_parser(Giftcard)
 _programs = data_parser(list[GiftcardProgram])
 
 
+@attrs.frozen
+class _CardsMeta:
+    """The giftcard listing's ``meta``: ``per_page`` where transactions say ``limit``."""
+
+    page: int
+    per_page: int
+    last_page: int
+    total: int
+
+
+def _cards_page(doc: Any) -> Page[Giftcard]:
+    meta = structure(doc["meta"], _CardsMeta)
+    cards = structure(doc["data"], list[Giftcard])
+    return Page(
+        data=cards,
+        meta=PageMeta(
+            page=meta.page,
+            limit=meta.per_page,
+            viewing_from=None,
+            viewing_to=None,
+            last_page=meta.last_page,
+            total=meta.total,
+        ),
+    )
+
+
+def _card_key(card: Giftcard) -> Key:
+    """What tells two cards of a listing apart: the uuid; for an old card without one its id;
+    without either, a digest of its code (codes are unique like uuids). A position is saved to
+    checkpoint files and a code is enough to spend a card, so positions hold no codes; a code
+    short enough to guess can still be guessed from its digest: keep checkpoints private.
+    The ``hash:`` prefix cannot begin a uuid, and an id is an int: the kinds never meet.
+    """
+    if card.uuid is not None:
+        return card.uuid
+    if card.id is not None:
+        return card.id
+    return "hash:" + hashlib.sha256(card.hash.encode()).hexdigest()[:32]
+
+
 class Giftcards:
     """From the code a customer types (the card's ``hash``) to the card and its uuid."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher, *, prefetch: int) -> None:
         self._dispatch = dispatcher
+        self._prefetch = prefetch
 
     async def find_by_hash(self, hash: str, *, timeout: float | None = None) -> Giftcard:
         """The card with this code; :class:`GiftcardNotFoundError` when there is none.
@@ -59,6 +106,55 @@ class Giftcards:
         }
         request = Request("POST", _PATH, body=body, operation="giftcards.create")
         return (await self._dispatch.send(request, _card, timeout=timeout)).value
+
+    def list(
+        self,
+        *,
+        per_page: int = 100,
+        page: int = 1,
+        giftcard_program_uuid: str | None = None,
+        prefetch: int | None = None,
+        resume: Position | None = None,
+    ) -> Pager[Giftcard]:
+        """A pager over the cards (of one program with ``giftcard_program_uuid``), with the
+        transactions pager's contract: ``await`` = the first page, ``async for`` = every card
+        once, ``.pages()``, ``position`` and ``resume=``. See :class:`~leat_async.Pager`.
+
+        The listing has no ``created_at`` filter: a walk is not a snapshot, and a card created
+        during it may or may not be seen. Cards are told apart by their uuid (an old card
+        without one by its id, or a digest of its code: a position never holds a code). An
+        unknown program raises :class:`GiftcardProgramNotFoundError`.
+        """
+        per_page, page = check_page(per_page, page)
+        if giftcard_program_uuid is not None:
+            check_id(giftcard_program_uuid, "giftcard_program_uuid")
+        if resume is not None and not isinstance(resume, Position):
+            raise TypeError(f"resume must be a Position, got {type(resume).__name__}")
+        if resume is not None and page != 1:
+            raise ValueError("resume= gives the page: leave page=")
+        if prefetch is not None and (type(prefetch) is not int or prefetch < 0):
+            raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
+        base = query_pairs([("limit", per_page), ("giftcard_program_uuid", giftcard_program_uuid)])
+
+        def request(number: int, _: object) -> Request:
+            query = (*base, ("page", str(number)))
+            return Request("GET", _PATH, query=query, operation="giftcards.list")
+
+        listing = Listing(
+            name="giftcards",
+            parameters=base,
+            per_page=per_page,
+            request=request,
+            parse=_cards_page,
+            key=_card_key,
+        )
+        return Pager(
+            listing,
+            dispatcher=self._dispatch,
+            page=page,
+            prefetch=self._prefetch if prefetch is None else prefetch,
+            resume=resume,
+        )
 
 
 class GiftcardPrograms:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -249,6 +250,16 @@ async def test_program_money_and_names_stay_strict(
         (lambda c: c.giftcards.create(giftcard_program_uuid="p", type=None), TypeError),
         (lambda c: c.giftcards.create(giftcard_program_uuid="", type="DIGITAL"), ValueError),
         (lambda c: c.giftcards.create(giftcard_program_uuid=7, type="DIGITAL"), TypeError),
+        (lambda c: c.giftcards.list(per_page=0), ValueError),
+        (lambda c: c.giftcards.list(per_page=101), ValueError),
+        (lambda c: c.giftcards.list(per_page=True), TypeError),
+        (lambda c: c.giftcards.list(per_page="10"), TypeError),
+        (lambda c: c.giftcards.list(page=0), ValueError),
+        (lambda c: c.giftcards.list(giftcard_program_uuid=""), ValueError),
+        (lambda c: c.giftcards.list(giftcard_program_uuid=" p"), ValueError),
+        (lambda c: c.giftcards.list(giftcard_program_uuid=7), TypeError),
+        (lambda c: c.giftcards.list(prefetch=-1), ValueError),
+        (lambda c: c.giftcards.list(resume={"page": 2}), TypeError),
     ],
 )
 async def test_bad_input_sends_nothing(
@@ -257,3 +268,90 @@ async def test_bad_input_sends_nothing(
     with pytest.raises(exc):
         await call(client)
     assert fake.requests == []
+
+
+# -- the listing: client.giftcards.list() on the one pager -------------------------------------
+
+
+def listed(cards: Any) -> list[tuple[str | None, str]]:
+    return [(card.uuid, card.hash) for card in cards]
+
+
+async def test_list_walks_every_card_once_across_pages(
+    client: LeatClient, fake: FakeLeat, program: Any
+) -> None:
+    other = fake.add_program(name="Other")
+    # old cards: 4 has no uuid, 5 and 6 no id either (told apart by their code)
+    null: dict[str, Any] = {"uuid": FakeLeat.NULL}
+    old: dict[str, Any] = {**null, "extra": {"id": ABSENT}}
+    ours = [
+        fake.add_card(program=program, hash=f"K-{i}", **{4: null, 5: old, 6: old}.get(i, {}))
+        for i in range(23)
+    ]
+    fake.add_card(program=other)
+    pager = client.giftcards.list(per_page=10, giftcard_program_uuid=program.uuid)
+    first = await pager
+    assert listed(first.data) == listed(ours[:10])
+    assert first.meta == la.PageMeta(1, 10, None, None, last_page=3, total=23)
+    fake.reset_requests()
+    assert listed([card async for card in pager]) == listed(ours)
+    assert [r.query for r in fake.requests][-3:] == [
+        [("limit", "10"), ("giftcard_program_uuid", program.uuid), ("page", str(n))]
+        for n in (1, 2, 3)
+    ]
+    pages = [page async for page in pager.pages()]
+    assert [(p.meta.page, len(p.data)) for p in pages] == [(1, 10), (2, 10), (3, 3)]
+    everyone = [card async for card in client.giftcards.list(per_page=100)]
+    assert len(everyone) == len(fake.cards) == 24
+
+
+async def test_list_resumes_exactly_from_a_position(
+    client: LeatClient, fake: FakeLeat, program: Any
+) -> None:
+    old: dict[str, Any] = {"uuid": FakeLeat.NULL, "extra": {"id": ABSENT}, "hash": "OLD"}
+    cards = [
+        fake.add_card(program=program, **(old if i == 12 else {"hash": f"R-{i}"}))
+        for i in range(25)
+    ]
+    pager = client.giftcards.list(per_page=10, giftcard_program_uuid=program.uuid)
+    got = []
+    async with aiter(pager) as walk:
+        async for card in walk:
+            got.append(card)
+            if len(got) == 13:  # mid-page 2, just after the card without a uuid
+                break
+    assert pager.position is not None
+    saved = json.dumps(pager.position.to_dict())
+    assert "OLD" not in saved  # a position never holds a card's code (it spends the card)
+    assert any(str(key).startswith("hash:") for key in pager.position.seen)
+    resumed = client.giftcards.list(
+        per_page=10,
+        giftcard_program_uuid=program.uuid,
+        resume=la.Position.from_dict(json.loads(saved)),
+    )
+    got += [card async for card in resumed]
+    assert listed(got) == listed(cards)
+    sent = len(fake.requests)
+    with pytest.raises(ValueError, match="limit"):  # other filters: refused, nothing sent
+        client.giftcards.list(per_page=20, resume=resumed.position)
+    assert len(fake.requests) == sent
+
+
+async def test_list_of_an_unknown_program_is_a_typed_error(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    pager = client.giftcards.list(giftcard_program_uuid="0000-missing")
+    with pytest.raises(la.GiftcardProgramNotFoundError):
+        await pager
+    with pytest.raises(la.GiftcardProgramNotFoundError):
+        [card async for card in pager]
+
+
+async def test_a_listing_page_that_is_not_documented_is_an_api_error(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    fake.add_fault(
+        Fault(path="/giftcards", status=200, body={"data": [], "meta": {"page": 1, "limit": 30}})
+    )
+    with pytest.raises(la.LeatAPIError, match="per_page"):
+        await client.giftcards.list()
