@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any, Final, NamedTuple, NoReturn
 
@@ -42,48 +42,57 @@ class InputError(ValueError):
     """A ledger or export file that cannot be read as one; the text names the file and line."""
 
 
-def read_ledger(path: str | os.PathLike[str]) -> list[LedgerRow]:
-    """Read a ledger CSV with the columns :data:`LEDGER_COLUMNS` (others are ignored).
+def read_ledger(path: str | os.PathLike[str]) -> Iterator[LedgerRow]:
+    """Stream the rows of a ledger CSV with the columns :data:`LEDGER_COLUMNS` (others are
+    ignored), in file order.
 
-    ``created_at`` is ISO 8601; a date, or a time without a zone, is UTC. Raises
-    :class:`InputError` naming the line of the first bad row.
+    ``created_at`` is ISO 8601; a date, or a time without a zone, is UTC. The file is opened and
+    its header checked at once (``OSError``, or :class:`InputError` for a missing column); a bad
+    row raises :class:`InputError` naming its line when the iteration reaches it.
     """
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        at = _columns(path, f)
+    return _read_ledger(path, at)
+
+
+def _columns(path: str | os.PathLike[str], f: Iterable[str]) -> list[int]:
+    """Where the ledger's columns are, from the header."""
     try:
-        return _read_ledger(path)
+        header = [name.strip() for name in next(csv.reader(f), [])]
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise InputError(f"{path}: not a readable CSV ({exc})") from None
+    absent = [c for c in LEDGER_COLUMNS if c not in header]
+    if absent:
+        raise InputError(f"{path}: the ledger lacks the column(s) {', '.join(absent)}")
+    return [header.index(c) for c in LEDGER_COLUMNS]
 
 
-def _read_ledger(path: str | os.PathLike[str]) -> list[LedgerRow]:
-    rows: list[LedgerRow] = []
+def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[LedgerRow]:
     shared: dict[str, str] = {}  # one string object per uuid: a ledger repeats them a lot
+    width = max(at) + 1
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
-        header = [name.strip() for name in next(reader, [])]
-        absent = [c for c in LEDGER_COLUMNS if c not in header]
-        if absent:
-            raise InputError(f"{path}: the ledger lacks the column(s) {', '.join(absent)}")
-        at = [header.index(c) for c in LEDGER_COLUMNS]
-        width = max(at) + 1
-        for record in reader:
-            if not record:
-                continue
-            try:
-                if len(record) < width:
-                    raise ValueError(f"{len(record)} columns, expected {len(header)}")
-                ref, card, shop, amount, when = (record[i].strip() for i in at)
-                rows.append(
-                    LedgerRow(
+        try:
+            next(reader, None)  # the header
+            for record in reader:
+                if not record:
+                    continue
+                try:
+                    if len(record) < width:
+                        raise ValueError(f"{len(record)} columns, expected at least {width}")
+                    ref, card, shop, amount, when = (record[i].strip() for i in at)
+                    row = LedgerRow(
                         ref,
                         shared.setdefault(card, card) if card else _empty("giftcard_uuid"),
                         shared.setdefault(shop, shop) if shop else _empty("shop_uuid"),
                         _cents(amount),
                         parse_datetime(when) if when else _empty("created_at"),
                     )
-                )
-            except ValueError as exc:
-                raise InputError(f"{path} line {reader.line_num}: {exc}") from None
-    return rows
+                except ValueError as exc:
+                    raise InputError(f"{path} line {reader.line_num}: {exc}") from None
+                yield row
+        except csv.Error as exc:  # e.g. a field over the csv module's size limit
+            raise InputError(f"{path}: not a readable CSV ({exc})") from None
 
 
 def _empty(column: str) -> NoReturn:

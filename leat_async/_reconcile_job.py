@@ -1,0 +1,199 @@
+"""Reconciliation on disk: both inputs sorted externally, matched as they stream, in bounded memory.
+
+A job takes ledger rows, then transactions, in chunks, turns each into a small record and sorts
+the records by giftcard, shop, amount and time in an :class:`~leat_async._spill.ExternalSorter`
+per side. :meth:`ReconcileJob.finish` merges the two sorted streams through
+:func:`~leat_async._matching.match_sorted` and writes the report: the discrepancies, sorted again
+(on disk if need be) into the report's order: first the transactions the ledger lacks, in the
+order they came, then the ledger rows Leat lacks, in ledger order.
+
+Everything here is synchronous and may run in a worker thread; a long step looks at ``stop``
+every few thousand rows and raises :class:`Stopped` once it is set.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any, Final, Literal
+
+from . import GiftcardTransaction
+from ._ledger import LedgerRow
+from ._matching import Record, match_sorted
+from ._report import Discrepancy, ReconcileSummary, write_report_rows
+from ._spill import ExternalSorter
+
+__all__ = ["DEFAULT_MEMORY_ROWS", "Phase", "Progress", "ReconcileJob", "Stopped"]
+
+#: records held in memory before a sorted run goes to disk (about 100 MB of them)
+DEFAULT_MEMORY_ROWS: Final = 200_000
+_CHECK_EVERY: Final = 8192  # rows between looks at ``stop`` (and progress reports)
+
+Phase = Literal["read", "sort", "match"]
+#: ``progress(phase, rows_done, rows_total)``: ``rows_total`` is ``None`` while unknown. It is
+#: called from the thread doing the work.
+Progress = Callable[[Phase, int, "int | None"], None]
+
+_Found = tuple[int, int, tuple[str | int, ...]]  # (0 unexpected | 1 missing, place, csv row)
+
+
+class Stopped(Exception):
+    """The job was asked to stop (its caller was cancelled)."""
+
+
+class ReconcileJob:
+    """One reconciliation: :meth:`add_ledger` (all of it), then :meth:`add_transactions`, then
+    :meth:`finish`. Its files live in ``directory``, which the caller removes."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        tolerance: float,
+        memory_rows: int = DEFAULT_MEMORY_ROWS,
+        progress: Progress | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        if memory_rows < 2:
+            raise ValueError("memory_rows must be >= 2")
+        self._tol = tolerance
+        self._memory_rows = memory_rows
+        self._progress = progress
+        self._stop = stop or threading.Event()
+        self._sorted = 0
+        self._ledger: ExternalSorter[Record] = ExternalSorter(
+            directory, name="ledger", buffer_rows=memory_rows, on_sorted=self._on_sorted
+        )
+        self._txs: ExternalSorter[Record] = ExternalSorter(
+            directory, name="transactions", buffer_rows=memory_rows, on_sorted=self._on_sorted
+        )
+        self._found: ExternalSorter[_Found] = ExternalSorter(
+            directory, name="report", buffer_rows=memory_rows // 2
+        )
+        self._norm: dict[str, str] = {}  # one lower-case string per uuid
+        self.ledger_rows = 0
+        self.transactions = 0
+        self._missing = 0
+        self._unexpected = 0
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def add_ledger(self, rows: Iterable[LedgerRow]) -> int:
+        """Take ledger rows; return how many."""
+        before = self.ledger_rows
+        self._ledger.add(self._ledger_records(rows))
+        self._read()
+        return self.ledger_rows - before
+
+    def _ledger_records(self, rows: Iterable[LedgerRow]) -> Iterator[Record]:
+        norm = self._norm
+        for row in rows:
+            when = row.created_at
+            if when.tzinfo is None or when.utcoffset() is None:
+                raise ValueError(f"ledger row {row.reference!r}: created_at must be timezone-aware")
+            card, shop = row.giftcard_uuid, row.shop_uuid
+            self.ledger_rows += 1
+            yield (
+                norm.get(card) or norm.setdefault(card, card.strip().lower()),
+                norm.get(shop) or norm.setdefault(shop, shop.strip().lower()),
+                row.amount_in_cents,
+                when.timestamp(),
+                self.ledger_rows,
+                (row.reference, card, shop, when.isoformat()),
+            )
+
+    def end_ledger(self) -> None:
+        """The ledger is complete: unless it is small, what it holds in memory goes to disk,
+        and the transactions get the rest of the memory."""
+        self._ledger.release(keep=self._memory_rows // 4)
+        self._txs.buffer_rows = self._memory_rows - self._ledger.buffered
+
+    def add_transactions(self, transactions: Iterable[GiftcardTransaction]) -> int:
+        """Take transactions; return how many."""
+        before = self.transactions
+        self._txs.add(self._transaction_records(transactions))
+        self._read()
+        return self.transactions - before
+
+    def _transaction_records(self, transactions: Iterable[GiftcardTransaction]) -> Iterator[Record]:
+        norm = self._norm
+        for tx in transactions:
+            card, shop, when = tx.card.uuid, tx.shop.uuid, tx.created_at
+            self.transactions += 1
+            payload = (tx.id, tx.uuid, card, shop, when.isoformat())
+            if not (card and shop):  # old rows without uuids match nothing
+                self._report(1, tx.amount_in_cents, self.transactions, payload)
+                continue
+            yield (
+                norm.get(card) or norm.setdefault(card, card.lower()),
+                norm.get(shop) or norm.setdefault(shop, shop.lower()),
+                tx.amount_in_cents,
+                when.timestamp(),
+                self.transactions,
+                payload,
+            )
+
+    def _read(self) -> None:
+        if self._stop.is_set():
+            raise Stopped
+        if self._progress is not None:
+            self._progress("read", self.ledger_rows + self.transactions, None)
+
+    def _on_sorted(self, rows: int) -> None:
+        self._sorted += rows
+        if self._progress is not None:
+            self._progress("sort", self._sorted, None)
+
+    # -- matching -----------------------------------------------------------------------------
+
+    def finish(self, out: IO[str]) -> ReconcileSummary:
+        """Match, write the report's rows (not its header) to ``out``; return the counts."""
+        total = self.ledger_rows + self.transactions
+        self._say("read", total, total)
+        ledger, txs = self._ledger.sorted(), self._txs.sorted()
+        self._say("sort", total, total)
+        seen = [0]
+        for side, rec in match_sorted(self._watch(ledger, seen), self._watch(txs, seen), self._tol):
+            self._report(side, rec[2], rec[4], rec[5])
+        self._say("match", total, total)
+        write_report_rows(out, (row for _, _, row in self._found.sorted()))
+        return ReconcileSummary(
+            matched=self.ledger_rows - self._missing,
+            missing_in_leat=self._missing,
+            unexpected_in_leat=self._unexpected,
+        )
+
+    def _report(self, side: int, amount: int, place: int, payload: Any) -> None:
+        """A discrepancy: ``side`` 0 a ledger row, 1 a transaction."""
+        if side:
+            self._unexpected += 1
+            id, uuid, card, shop, created = payload
+            d = Discrepancy("unexpected_in_leat", "", id, uuid, card, shop, amount, _at(created))
+        else:
+            self._missing += 1
+            reference, card, shop, created = payload
+            d = Discrepancy(
+                "missing_in_leat", reference, None, None, card, shop, amount, _at(created)
+            )
+        self._found.add([(1 - side, place, d.csv_row())])
+
+    def _watch(self, records: Iterator[Record], seen: list[int]) -> Iterator[Record]:
+        """The records as they are, counting them for the progress and looking at ``stop``."""
+        total = self.ledger_rows + self.transactions
+        for i, rec in enumerate(records, 1):
+            if not i % _CHECK_EVERY:
+                if self._stop.is_set():
+                    raise Stopped
+                seen[0] += _CHECK_EVERY
+                self._say("match", seen[0], total)
+            yield rec
+
+    def _say(self, phase: Phase, done: int, total: int | None) -> None:
+        if self._progress is not None:
+            self._progress(phase, done, total)
+
+
+def _at(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
