@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import operator
 import os
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -69,7 +70,8 @@ def _columns(path: str | os.PathLike[str], f: Iterable[str]) -> list[int]:
 
 def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[LedgerRow]:
     shared: dict[str, str] = {}  # one string object per uuid: a ledger repeats them a lot
-    width = max(at) + 1
+    fields = operator.itemgetter(*at)
+    strip = str.strip
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
@@ -78,16 +80,20 @@ def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[Ledger
                 if not record:
                     continue
                 try:
-                    if len(record) < width:
-                        raise ValueError(f"{len(record)} columns, expected at least {width}")
-                    ref, card, shop, amount, when = (record[i].strip() for i in at)
+                    ref, card, shop, amount, when = map(strip, fields(record))
                     row = LedgerRow(
                         ref,
-                        shared.setdefault(card, card) if card else _empty("giftcard_uuid"),
-                        shared.setdefault(shop, shop) if shop else _empty("shop_uuid"),
+                        shared.get(card)
+                        or (shared.setdefault(card, card) or _empty("giftcard_uuid")),
+                        shared.get(shop) or (shared.setdefault(shop, shop) or _empty("shop_uuid")),
                         _cents(amount),
                         parse_datetime(when) if when else _empty("created_at"),
                     )
+                except IndexError:
+                    raise InputError(
+                        f"{path} line {reader.line_num}: {len(record)} columns, expected at "
+                        f"least {max(at) + 1}"
+                    ) from None
                 except ValueError as exc:
                     raise InputError(f"{path} line {reader.line_num}: {exc}") from None
                 yield row

@@ -10,7 +10,7 @@ the most pairs, without the closeness rule.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
@@ -110,13 +110,18 @@ def _greedy(
 
 # -- the streaming form: two sorted streams, one group within the tolerance at a time ----------
 
-#: ``(giftcard, shop, amount, time, place, payload)``: a ledger row or a transaction, keyed and
-#: ordered by its first five fields (``place`` is its position in its own input, unique there)
-Record = tuple[str, str, int, float, int, Any]
+#: ``(giftcard, shop, amount, time, place, *payload)``: a ledger row or a transaction, keyed
+#: and ordered by its first five fields (``place`` is its position in its own input, unique there)
+Record = tuple[Any, ...]
 
 
 def match_sorted(
-    ledger: Iterator[Record], transactions: Iterator[Record], tolerance: float
+    ledger: Iterator[Record],
+    transactions: Iterator[Record],
+    tolerance: float,
+    *,
+    tick: Callable[[int], None] | None = None,
+    every: int = 8192,
 ) -> Iterator[tuple[int, Record]]:
     """Match two streams sorted by their first five fields; yield what is left unmatched.
 
@@ -125,9 +130,14 @@ def match_sorted(
     over the whole of each giftcard, shop and amount, but only one run of times within the
     tolerance of each other is held at a time, and a run beyond :data:`EXACT_LIMIT` pairs is
     matched by the greedy pass as it streams, so memory stays bounded whatever the inputs.
+    ``tick(records_read)`` is called about every ``every`` records (for progress, or to stop).
     """
     lh, th = _Head(ledger), _Head(transactions)
+    mark = every
     while lh.rec is not None or th.rec is not None:
+        if tick is not None and lh.count + th.count >= mark:
+            tick(lh.count + th.count)
+            mark += every
         lr, tr = lh.rec, th.rec
         if tr is None or (lr is not None and lr[:3] < tr[:3]):
             yield from ((0, r) for r in lh.take_group())
@@ -140,16 +150,18 @@ def match_sorted(
 class _Head:
     """A stream with its next record in view (and, on request, the one after)."""
 
-    __slots__ = ("_after", "_it", "rec")
+    __slots__ = ("_after", "_it", "count", "rec")
 
     def __init__(self, it: Iterator[Record]) -> None:
         self._it = it
+        self.count = 0  # records popped
         self.rec: Record | None = next(it, None)
         self._after: Record | bool | None = False  # False: not read yet
 
     def pop(self) -> Record:
         rec = self.rec
         assert rec is not None
+        self.count += 1
         after, self._after = self._after, False
         self.rec = next(self._it, None) if after is False else after  # type: ignore[assignment]
         return rec

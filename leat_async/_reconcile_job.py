@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any, Final, Literal
+from typing import IO, Final, Literal
 
 from . import GiftcardTransaction
 from ._ledger import LedgerRow
@@ -29,7 +29,6 @@ __all__ = ["DEFAULT_MEMORY_ROWS", "Phase", "Progress", "ReconcileJob", "Stopped"
 
 #: records held in memory before a sorted run goes to disk (about 100 MB of them)
 DEFAULT_MEMORY_ROWS: Final = 200_000
-_CHECK_EVERY: Final = 8192  # rows between looks at ``stop`` (and progress reports)
 
 Phase = Literal["read", "sort", "match"]
 #: ``progress(phase, rows_done, rows_total)``: ``rows_total`` is ``None`` while unknown. It is
@@ -95,13 +94,17 @@ class ReconcileJob:
                 raise ValueError(f"ledger row {row.reference!r}: created_at must be timezone-aware")
             card, shop = row.giftcard_uuid, row.shop_uuid
             self.ledger_rows += 1
+            t = when.timestamp()
             yield (
                 norm.get(card) or norm.setdefault(card, card.strip().lower()),
                 norm.get(shop) or norm.setdefault(shop, shop.strip().lower()),
                 row.amount_in_cents,
-                when.timestamp(),
+                t,
                 self.ledger_rows,
-                (row.reference, card, shop, when.isoformat()),
+                row.reference,
+                card,
+                shop,
+                _zone(when, t),
             )
 
     def end_ledger(self) -> None:
@@ -122,18 +125,23 @@ class ReconcileJob:
         for tx in transactions:
             card, shop, when = tx.card.uuid, tx.shop.uuid, tx.created_at
             self.transactions += 1
-            payload = (tx.id, tx.uuid, card, shop, when.isoformat())
-            if not (card and shop):  # old rows without uuids match nothing
-                self._report(1, tx.amount_in_cents, self.transactions, payload)
-                continue
-            yield (
-                norm.get(card) or norm.setdefault(card, card.lower()),
-                norm.get(shop) or norm.setdefault(shop, shop.lower()),
+            t = when.timestamp()
+            rec = (
+                norm.get(card) or norm.setdefault(card, card.lower()) if card else "",
+                norm.get(shop) or norm.setdefault(shop, shop.lower()) if shop else "",
                 tx.amount_in_cents,
-                when.timestamp(),
+                t,
                 self.transactions,
-                payload,
+                tx.id,
+                tx.uuid,
+                card,
+                shop,
+                _zone(when, t),
             )
+            if card and shop:
+                yield rec
+            else:  # old rows without uuids match nothing
+                self._report(1, rec)
 
     def _read(self) -> None:
         if self._stop.is_set():
@@ -154,9 +162,8 @@ class ReconcileJob:
         self._say("read", total, total)
         ledger, txs = self._ledger.sorted(), self._txs.sorted()
         self._say("sort", total, total)
-        seen = [0]
-        for side, rec in match_sorted(self._watch(ledger, seen), self._watch(txs, seen), self._tol):
-            self._report(side, rec[2], rec[4], rec[5])
+        for side, rec in match_sorted(ledger, txs, self._tol, tick=self._matching):
+            self._report(side, rec)
         self._say("match", total, total)
         write_report_rows(out, (row for _, _, row in self._found.sorted()))
         return ReconcileSummary(
@@ -165,35 +172,46 @@ class ReconcileJob:
             unexpected_in_leat=self._unexpected,
         )
 
-    def _report(self, side: int, amount: int, place: int, payload: Any) -> None:
-        """A discrepancy: ``side`` 0 a ledger row, 1 a transaction."""
+    def _report(self, side: int, rec: Record) -> None:
+        """A discrepancy: ``side`` 0 a ledger record, 1 a transaction's."""
+        amount, t, place = rec[2], rec[3], rec[4]
         if side:
             self._unexpected += 1
-            id, uuid, card, shop, created = payload
-            d = Discrepancy("unexpected_in_leat", "", id, uuid, card, shop, amount, _at(created))
+            id, uuid, card, shop, zone = rec[5:]
+            d = Discrepancy("unexpected_in_leat", "", id, uuid, card, shop, amount, _at(t, zone))
         else:
             self._missing += 1
-            reference, card, shop, created = payload
+            reference, card, shop, zone = rec[5:]
             d = Discrepancy(
-                "missing_in_leat", reference, None, None, card, shop, amount, _at(created)
+                "missing_in_leat", reference, None, None, card, shop, amount, _at(t, zone)
             )
         self._found.add([(1 - side, place, d.csv_row())])
 
-    def _watch(self, records: Iterator[Record], seen: list[int]) -> Iterator[Record]:
-        """The records as they are, counting them for the progress and looking at ``stop``."""
-        total = self.ledger_rows + self.transactions
-        for i, rec in enumerate(records, 1):
-            if not i % _CHECK_EVERY:
-                if self._stop.is_set():
-                    raise Stopped
-                seen[0] += _CHECK_EVERY
-                self._say("match", seen[0], total)
-            yield rec
+    def _matching(self, records: int) -> None:
+        if self._stop.is_set():
+            raise Stopped
+        self._say("match", records, self.ledger_rows + self.transactions)
 
     def _say(self, phase: Phase, done: int, total: int | None) -> None:
         if self._progress is not None:
             self._progress(phase, done, total)
 
 
-def _at(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
+_EXACT_SPAN: Final = 2.0**32  # seconds from 1970 within which a float holds every microsecond
+_ZONES: dict[int, timezone] = {0: UTC}
+
+
+def _zone(when: datetime, t: float) -> int | str:
+    """What :func:`_at` needs to give ``when`` back exactly: its UTC offset in seconds, or
+    (for an offset with microseconds, or a time too far out) its ISO text."""
+    offset = when.utcoffset()
+    if offset is None or offset.microseconds or not -_EXACT_SPAN < t < _EXACT_SPAN:
+        return when.isoformat()
+    return offset.days * 86_400 + offset.seconds
+
+
+def _at(t: float, zone: int | str) -> datetime:
+    if isinstance(zone, str):
+        return datetime.fromisoformat(zone)
+    tz = _ZONES.get(zone) or _ZONES.setdefault(zone, timezone(timedelta(seconds=zone)))
+    return datetime.fromtimestamp(t, tz)

@@ -36,6 +36,7 @@ from .export import (
     parse_datetime,
 )
 from .reconcile import (
+    DEFAULT_MEMORY_ROWS,
     DEFAULT_TOLERANCE,
     LEDGER_COLUMNS,
     REPORT_COLUMNS,
@@ -253,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the sorted runs go while the job runs (default: the system's temporary "
         "directory; give one with room for about the size of both inputs)",
     )
+    rec.add_argument(
+        "--memory-rows",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_MEMORY_ROWS,
+        help=f"rows held in memory before a sorted run goes to disk (default "
+        f"{DEFAULT_MEMORY_ROWS:,}, about 100 MB)",
+    )
     _add_fetch_options(rec)
     rec.set_defaults(run=_run_reconcile)
     return parser
@@ -443,7 +452,11 @@ async def _fetch_and_reconcile(
     bars: PhaseBars,
 ) -> ReconcileSummary:
     """Reconcile against ``source`` (an export file), or else a listing fetched with ``args``."""
-    options: dict[str, Any] = {"tolerance": args.tolerance, "tmp_dir": args.tmp_dir}
+    options: dict[str, Any] = {
+        "tolerance": args.tolerance,
+        "tmp_dir": args.tmp_dir,
+        "memory_rows": max(2, args.memory_rows),
+    }
     report = sys.stdout if target is None else target
     try:
         if source is not None:

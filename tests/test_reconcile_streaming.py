@@ -1,0 +1,256 @@
+"""Reconciliation on disk: the same answers as in memory, bounded buffers, files cleaned up,
+and the async entry point with a pager on a real (fake) server."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import threading
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from leat_async import GiftcardTransaction, LeatClient, _matching, _spill
+from leat_async._matching import match_sorted
+from leat_async._spill import ExternalSorter
+from leat_async.reconcile import (
+    REPORT_COLUMNS,
+    InputError,
+    LedgerRow,
+    read_ledger,
+    reconcile,
+    reconcile_to_csv,
+    reconcile_to_csv_async,
+)
+from leat_async.testing import FakeLeat
+
+from .test_reconcile import CARD, SHOP, T0, row, tx, write_ledger
+
+# -- the same answers as the in-memory reconciler ---------------------------------------------
+
+cards = st.sampled_from([CARD, CARD.upper(), " " + CARD, "6f1c2e7a-0000-4000-8000-00000000beef"])
+# whole and fractional seconds in a narrow span: many ties, duplicates and overlapping runs
+times = st.one_of(st.integers(0, 40).map(float), st.floats(0, 40, allow_nan=False))
+ledger_rows = st.lists(
+    st.builds(
+        lambda i, card, amount, s: LedgerRow(
+            f"R{i}", card, SHOP, amount, T0 + timedelta(seconds=s)
+        ),
+        st.integers(0, 99),
+        cards,
+        st.sampled_from([100, 200]),
+        times,
+    ),
+    max_size=25,
+)
+transactions = st.lists(
+    st.builds(
+        lambda card, amount, s: (card, amount, s),
+        st.one_of(cards.map(str.strip), st.none()),
+        st.sampled_from([100, 200]),
+        times,
+    ),
+    max_size=25,
+).map(lambda specs: [tx(i, s, amount, card) for i, (card, amount, s) in enumerate(specs, 1)])
+tolerances = st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0, 30.0])
+
+
+def csv_rows(text: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text)))
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ledger_rows, transactions, tolerances, st.integers(2, 6), st.booleans())
+def test_on_disk_equals_in_memory(
+    ledger: list[LedgerRow],
+    txs: list[GiftcardTransaction],
+    tol: float,
+    memory_rows: int,
+    small_exact_limit: bool,
+) -> None:
+    """Spilling every few rows, and (optionally) a tiny exact limit that sends runs through the
+    streaming greedy pass: still exactly the in-memory reconciler's rows and counts."""
+    with pytest.MonkeyPatch.context() as mp:
+        if small_exact_limit:
+            mp.setattr(_matching, "EXACT_LIMIT", 4)
+        expected = reconcile(ledger, txs, tolerance=tol)
+        out = io.StringIO()
+        summary = reconcile_to_csv(ledger, txs, out, tolerance=tol, memory_rows=memory_rows)
+    got = csv_rows(out.getvalue())
+    assert tuple(got[0]) == REPORT_COLUMNS
+    want = [[str(c) for c in d.csv_row()] for d in expected.discrepancies]
+    assert sorted(got[1:]) == sorted(want)
+    assert summary == expected.summary
+
+
+def test_report_order_is_arrival_then_ledger_order(tmp_path: Path) -> None:
+    # out of reach, held and unmatched, matched; ledger rows in their own order
+    ledger = [row("Z", 500, amount=1), row("A", 0), row("M", 100, amount=2)]
+    txs = [tx(7, 9999), tx(3, 1), tx(5, 2), tx(1, 600, amount=3)]
+    out = tmp_path / "report.csv"
+    summary = reconcile_to_csv(ledger, txs, out, memory_rows=2)
+    with out.open(newline="") as f:
+        got = [(r["status"], r["reference"] or r["transaction_id"]) for r in csv.DictReader(f)]
+    assert got == [
+        ("unexpected_in_leat", "7"),
+        ("unexpected_in_leat", "5"),
+        ("unexpected_in_leat", "1"),
+        ("missing_in_leat", "Z"),
+        ("missing_in_leat", "M"),
+    ]
+    assert (summary.matched, summary.ledger_rows, summary.transactions) == (1, 3, 4)
+    assert list(tmp_path.iterdir()) == [out]  # no partial file left beside it
+
+
+def test_match_sorted_streams_a_huge_run_in_bounded_memory() -> None:
+    """A run of 200,000 identical payments a second apart: far over the exact limit, matched
+    by the streaming greedy pass, holding only what lies within the tolerance."""
+    n = 200_000
+    ledger = ((CARD, SHOP, 100, float(i), i) for i in range(n))
+    txs = ((CARD, SHOP, 100, i + 0.5, i) for i in range(1, n + 1))  # the last one has no row
+    left = sorted(match_sorted(ledger, txs, 1.0))
+    # ledger 0 s cannot reach 1.5 s; each later row takes the next transaction
+    assert left == [(0, (CARD, SHOP, 100, 0.0, 0)), (1, (CARD, SHOP, 100, n + 0.5, n))]
+
+
+def test_cells_are_rfc4180_and_formula_safe(tmp_path: Path) -> None:
+    refs = ['=HYPERLINK("http://x","y")', "+1+1", "@SUM(A1)", "'quoted", "a,b", "cr\rlf\n"]
+    ledger = [row(ref, i * 1000) for i, ref in enumerate(refs)]
+    out = tmp_path / "r.csv"
+    reconcile_to_csv(ledger, [], out)
+    with out.open(newline="") as f:
+        got = [r["reference"] for r in csv.DictReader(f)]
+    assert got == ["'" + r if r[0] in "=+-@'" else r for r in refs]
+    assert out.read_bytes().count(b"\n") == len(refs) + 2  # the \n inside a quoted cell
+
+
+# -- bounded buffers and files ----------------------------------------------------------------
+
+
+def test_external_sorter_spills_merges_in_passes_and_removes_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_spill, "MAX_FAN_IN", 3)  # 10 runs: merged in two passes
+    monkeypatch.setattr(_spill, "BLOCK_ROWS", 7)
+    sorted_counts: list[int] = []
+    sorter: ExternalSorter[tuple[int, int]] = ExternalSorter(
+        tmp_path, name="t", buffer_rows=100, on_sorted=sorted_counts.append
+    )
+    values = [((i * 7919) % 1000, i) for i in range(1000)]
+    for i in range(0, 1000, 50):
+        sorter.add(values[i : i + 50])
+        assert sorter.buffered < 100  # never more than buffer_rows in memory
+    assert len(list(tmp_path.iterdir())) == 10 and sum(sorted_counts) == 1000
+    assert list(sorter.sorted()) == sorted(values)
+    assert list(tmp_path.iterdir()) == []
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def bad_ledger(tmp_path: Path, good_rows: int) -> Path:
+    rows = [
+        [f"R{i}", CARD, SHOP, "100", f"2024-06-01T12:{i % 60:02d}:00"] for i in range(good_rows)
+    ]
+    return write_ledger(tmp_path / "ledger.csv", [*rows, ["BAD", CARD, SHOP, "1.5", "2024-06-01"]])
+
+
+def test_a_bad_row_midway_leaves_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "report.csv"
+    ledger = read_ledger(bad_ledger(tmp_path, 5000))
+    with pytest.raises(InputError, match=r"line 5002: amount_in_cents '1\.5'"):
+        reconcile_to_csv(ledger, [], out, tmp_dir=work, memory_rows=500)
+    assert names(tmp_path) == ["ledger.csv", "work"] and names(work) == []
+
+
+# -- the async entry point --------------------------------------------------------------------
+
+
+async def test_async_reads_plain_iterables_in_a_worker_thread(tmp_path: Path) -> None:
+    loop_thread = threading.get_ident()
+    readers: set[int] = set()
+
+    def ledger() -> Iterator[LedgerRow]:
+        for i in range(10_000):
+            readers.add(threading.get_ident())
+            yield row(f"R{i}", i * 1000)
+
+    async def txs() -> AsyncIterator[GiftcardTransaction]:
+        for i in range(10_000):
+            yield tx(i, i * 1000 + 1)
+
+    summary = await reconcile_to_csv_async(ledger(), txs(), tmp_path / "r.csv", memory_rows=3000)
+    assert summary.clean and summary.matched == 10_000
+    assert readers and loop_thread not in readers
+
+
+async def test_async_job_cancelled_removes_its_files(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    out = tmp_path / "r.csv"
+    spilled = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def progress(phase: str, done: int, total: int | None) -> None:
+        if phase == "sort":
+            loop.call_soon_threadsafe(spilled.set)
+
+    def ledger() -> Iterator[LedgerRow]:
+        i = 0
+        while True:  # endless: only cancelling ends this job
+            i += 1
+            yield row(f"R{i}", i)
+
+    job = asyncio.create_task(
+        reconcile_to_csv_async(ledger(), [], out, tmp_dir=work, memory_rows=1000, progress=progress)
+    )
+    await asyncio.wait_for(spilled.wait(), 30)
+    assert names(work)  # its directory holds sorted runs
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert names(tmp_path) == ["work"] and names(work) == []
+
+
+async def test_async_with_a_pager_on_a_fake_server(tmp_path: Path) -> None:
+    async with FakeLeat() as fake:
+        shop = fake.add_shop(name="Krusty Krab")
+        card = fake.add_card(balance_in_cents=10**6)
+        start = datetime(2024, 3, 1, tzinfo=UTC)
+        made = [
+            fake.add_transaction(
+                card=card,
+                shop=shop,
+                amount_in_cents=-100 - i,
+                created_at=start + timedelta(minutes=i),
+            )
+            for i in range(250)
+        ]
+        ledger = [
+            LedgerRow(
+                f"R{i}",
+                card.uuid or "",
+                shop.uuid or "",
+                -100 - i,
+                start + timedelta(minutes=i, seconds=20),
+            )
+            for i in range(1, 251)  # R250 has no transaction; transaction 0 has no row
+        ]
+        async with LeatClient(fake.token, base_url=fake.url) as client:
+            pager = client.giftcard_transactions.list(shop_uuid=shop.uuid)
+            summary = await reconcile_to_csv_async(ledger, pager, tmp_path / "r.csv")
+    assert (summary.matched, summary.missing_in_leat, summary.unexpected_in_leat) == (249, 1, 1)
+    with (tmp_path / "r.csv").open(newline="") as f:
+        got = [(r["status"], r["reference"], r["transaction_id"]) for r in csv.DictReader(f)]
+    assert got == [
+        ("unexpected_in_leat", "", str(made[0].id)),
+        ("missing_in_leat", "R250", ""),
+    ]
