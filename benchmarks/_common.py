@@ -22,11 +22,13 @@ __all__ = [
     "Config",
     "FakeServer",
     "Goal",
+    "Measured",
     "Section",
     "Timing",
     "child_options",
     "fmt_int",
     "fmt_ratio",
+    "measured_run",
     "median",
     "render",
     "timed",
@@ -269,3 +271,45 @@ async def timed(server: FakeServer | None, fn: Callable[[], Awaitable[int]]) -> 
     cpu = time.process_time() - cpu0
     server_cpu = (server.cpu_seconds() - server_before) if server is not None else 0.0
     return Timing(wall, cpu, server_cpu), count
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A command run to its end: its exit code, wall and CPU seconds, peak RSS, stderr."""
+
+    code: int
+    wall: float
+    cpu: float
+    max_rss_mib: float
+    stderr: str
+
+
+def measured_run(args: Sequence[str], env: dict[str, str]) -> Measured:
+    """Run a command (stdout discarded); its own peak RSS and CPU come from ``os.wait4``
+    (``RUSAGE_CHILDREN`` would mix in other children, like a fake server)."""
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            list(args),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            **child_options(),
+        )
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        wall = time.perf_counter() - started
+        stderr.seek(0)
+        said = stderr.read().decode(errors="replace").strip()
+    return Measured(
+        code=os.waitstatus_to_exitcode(status),
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        stderr=said,
+    )

@@ -12,11 +12,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import TOKEN, Config, FakeServer, Section, child_options, fmt_int, median
+from ._common import TOKEN, Config, FakeServer, Section, fmt_int, measured_run, median
 
 __all__ = ["available", "run"]
 
@@ -55,35 +54,16 @@ def export_once(server: FakeServer, fmt: str, workdir: Path) -> Export:
     args += ["--format", fmt, "-o", str(out)]
     env = {**os.environ, "LEAT_TOKEN": TOKEN}
     server_before = server.cpu_seconds()
-    with tempfile.TemporaryFile() as stderr:
-        started = time.perf_counter()
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            args,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            **child_options(),
-        )
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        if proc.returncode != 0:
-            stderr.seek(0)
-            said = stderr.read().decode(errors="replace").strip()
-            raise RuntimeError(f"leat-async export failed ({proc.returncode}): {said[-500:]}")
+    done = measured_run(args, env)
+    if done.code != 0:
+        raise RuntimeError(f"leat-async export failed ({done.code}): {done.stderr[-500:]}")
     with out.open("rb") as f:
         rows = sum(1 for _ in f) - (1 if fmt == "csv" else 0)  # csv: a header line
     return Export(
-        wall=wall,
+        wall=done.wall,
         rows=rows,
-        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
-        cpu=usage.ru_utime + usage.ru_stime,
+        max_rss_mib=done.max_rss_mib,
+        cpu=done.cpu,
         server_cpu=server.cpu_seconds() - server_before,
     )
 
