@@ -139,12 +139,25 @@ def match_sorted(
             tick(lh.count + th.count)
             mark += every
         lr, tr = lh.rec, th.rec
-        if tr is None or (lr is not None and lr[:3] < tr[:3]):
-            yield from ((0, r) for r in lh.take_group())
-        elif lr is None or tr[:3] < lr[:3]:
-            yield from ((1, r) for r in th.take_group())
-        else:
+        if lr is not None and tr is not None and _same_key(lr, tr):
+            la, ta = lh.after(), th.after()
+            if (la is None or not _same_key(la, lr)) and (ta is None or not _same_key(ta, tr)):
+                lh.pop()  # the usual group: one of each; a match when within reach
+                th.pop()
+                t = tr[3]
+                if not t - tolerance <= lr[3] <= t + tolerance:
+                    yield 0, lr
+                    yield 1, tr
+                continue
             yield from _match_group(lh, th, tr[:3], tolerance)
+        elif tr is None or (lr is not None and lr[:3] < tr[:3]):
+            yield from ((0, r) for r in lh.take_group())
+        else:
+            yield from ((1, r) for r in th.take_group())
+
+
+def _same_key(a: Record, b: Record) -> bool:
+    return bool(a[0] == b[0] and a[1] == b[1] and a[2] == b[2])
 
 
 class _Head:

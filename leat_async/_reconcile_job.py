@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import IO, Final, Literal
 
@@ -72,6 +72,7 @@ class ReconcileJob:
             directory, name="report", buffer_rows=memory_rows // 2
         )
         self._norm: dict[str, str] = {}  # one lower-case string per uuid
+        self._zones: dict[tzinfo, int] = {}  # offsets of the fixed-offset zones seen
         self.ledger_rows = 0
         self.transactions = 0
         self._missing = 0
@@ -87,31 +88,41 @@ class ReconcileJob:
         return self.ledger_rows - before
 
     def _ledger_records(self, rows: Iterable[LedgerRow]) -> Iterator[Record]:
-        norm = self._norm
-        for row in rows:
+        norm, zone = self._norm, self._zone
+        for place, row in enumerate(rows, self.ledger_rows + 1):
             when = row.created_at
             if when.tzinfo is None or when.utcoffset() is None:
                 raise ValueError(f"ledger row {row.reference!r}: created_at must be timezone-aware")
             card, shop = row.giftcard_uuid, row.shop_uuid
-            self.ledger_rows += 1
             t = when.timestamp()
             yield (
                 norm.get(card) or norm.setdefault(card, card.strip().lower()),
                 norm.get(shop) or norm.setdefault(shop, shop.strip().lower()),
                 row.amount_in_cents,
                 t,
-                self.ledger_rows,
+                place,
                 row.reference,
                 card,
                 shop,
-                _zone(when, t),
+                zone(when, t),
             )
+            self.ledger_rows = place
 
     def end_ledger(self) -> None:
         """The ledger is complete: unless it is small, what it holds in memory goes to disk,
         and the transactions get the rest of the memory."""
         self._ledger.release(keep=self._memory_rows // 4)
         self._txs.buffer_rows = self._memory_rows - self._ledger.buffered
+
+    def ledger_to_run(self) -> Path:
+        """The ledger, sorted into one run file (in a worker process: see ``_ledger_worker``)."""
+        return self._ledger.to_run()
+
+    def adopt_ledger(self, run: Path, rows: int) -> None:
+        """Take the ledger as sorted elsewhere (:meth:`ledger_to_run`), instead of adding it."""
+        self._ledger.adopt(run, rows)
+        self.ledger_rows = rows
+        self._on_sorted(rows)
 
     def add_transactions(self, transactions: Iterable[GiftcardTransaction]) -> int:
         """Take transactions; return how many."""
@@ -121,27 +132,43 @@ class ReconcileJob:
         return self.transactions - before
 
     def _transaction_records(self, transactions: Iterable[GiftcardTransaction]) -> Iterator[Record]:
-        norm = self._norm
-        for tx in transactions:
+        norm, zone = self._norm, self._zone
+        for place, tx in enumerate(transactions, self.transactions + 1):
             card, shop, when = tx.card.uuid, tx.shop.uuid, tx.created_at
-            self.transactions += 1
             t = when.timestamp()
             rec = (
                 norm.get(card) or norm.setdefault(card, card.lower()) if card else "",
                 norm.get(shop) or norm.setdefault(shop, shop.lower()) if shop else "",
                 tx.amount_in_cents,
                 t,
-                self.transactions,
+                place,
                 tx.id,
                 tx.uuid,
                 card,
                 shop,
-                _zone(when, t),
+                zone(when, t),
             )
+            self.transactions = place
             if card and shop:
                 yield rec
             else:  # old rows without uuids match nothing
                 self._report(1, rec)
+
+    def ledger_read(self, rows: int) -> None:
+        """Progress of a ledger read elsewhere (by a worker process)."""
+        self.ledger_rows = rows
+        self._read()
+
+    def _zone(self, when: datetime, t: float) -> int | str:
+        """:func:`_zone`, remembered for fixed-offset zones (not for zones with rules)."""
+        tz = when.tzinfo
+        known = self._zones.get(tz) if -_EXACT_SPAN < t < _EXACT_SPAN else None  # type: ignore[arg-type]
+        if known is not None:
+            return known
+        zone = _zone(when, t)
+        if isinstance(tz, timezone) and isinstance(zone, int):
+            self._zones[tz] = zone
+        return zone
 
     def _read(self) -> None:
         if self._stop.is_set():

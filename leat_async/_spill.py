@@ -25,8 +25,8 @@ __all__ = ["BLOCK_ROWS", "MAX_FAN_IN", "ExternalSorter"]
 
 Row = TypeVar("Row", bound=tuple[Any, ...])
 
-BLOCK_ROWS: Final = 1024  # rows per pickled block: the merge holds one block of every run
-MAX_FAN_IN: Final = 64  # runs merged at once
+BLOCK_ROWS: Final = 512  # rows per pickled block: the merge holds one block of every run
+MAX_FAN_IN: Final = 128  # runs merged at once
 
 
 class ExternalSorter(Generic[Row]):
@@ -94,6 +94,25 @@ class ExternalSorter(Generic[Row]):
                 pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
+    def adopt(self, run: Path, rows: int) -> None:
+        """Take a sorted run written elsewhere (see :meth:`to_run`) as this sorter's own."""
+        self._runs.append(run)
+        self.rows += rows
+
+    def to_run(self) -> Path:
+        """Every row added, sorted into one run file (the others are deleted); for
+        :meth:`adopt` by a sorter in another process."""
+        if self._buffer or not self._runs:
+            self._spill()
+        self._merge_down(1)
+        return self._runs[0]
+
+    def _merge_down(self, most: int) -> None:
+        while len(self._runs) > most:  # merge the oldest into one bigger run
+            take = min(MAX_FAN_IN, len(self._runs) - most + 1)
+            merging, self._runs = self._runs[:take], self._runs[take:]
+            self._runs.append(self._write(heapq.merge(*map(_read_run, merging))))
+
     def sorted(self) -> Iterator[Row]:
         """Every row added, in order (call once, after the last :meth:`add`)."""
         if not self._runs:  # it all fit in memory
@@ -103,9 +122,7 @@ class ExternalSorter(Generic[Row]):
             return iter(buffer)
         if self._buffer:
             self._spill()
-        while len(self._runs) > MAX_FAN_IN:  # merge the oldest into one bigger run
-            merging, self._runs = self._runs[:MAX_FAN_IN], self._runs[MAX_FAN_IN:]
-            self._runs.append(self._write(heapq.merge(*map(_read_run, merging))))
+        self._merge_down(MAX_FAN_IN)
         runs, self._runs = self._runs, []
         return heapq.merge(*map(_read_run, runs))
 

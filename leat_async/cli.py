@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -41,7 +41,6 @@ from .reconcile import (
     LEDGER_COLUMNS,
     REPORT_COLUMNS,
     InputError,
-    LedgerRow,
     ReconcileSummary,
     read_export,
     read_ledger,
@@ -423,7 +422,7 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     if args.tmp_dir is not None and not Path(args.tmp_dir).is_dir():
         raise UsageError(f"--tmp-dir {args.tmp_dir}: no such directory")
     try:
-        ledger = read_ledger(args.ledger)  # the header now; the rows as the job reads them
+        read_ledger(args.ledger)  # its header, checked now; the job reads the rows
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the ledger: {_one_line(exc)}") from None
     except InputError as exc:
@@ -436,7 +435,9 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     started = time.monotonic()
     bars = PhaseBars(enabled=sys.stderr.isatty())
     try:
-        summary = asyncio.run(_fetch_and_reconcile(args, ledger, source, target, created_at, bars))
+        summary = asyncio.run(
+            _fetch_and_reconcile(args, args.ledger, source, target, created_at, bars)
+        )
     finally:
         bars.close()
     _print_summary(summary, target, time.monotonic() - started)
@@ -445,7 +446,7 @@ def _run_reconcile(args: argparse.Namespace) -> int:
 
 async def _fetch_and_reconcile(
     args: argparse.Namespace,
-    ledger: Iterator[LedgerRow],
+    ledger: str,
     source: Iterable[Any] | None,
     target: Path | None,
     created_at: CreatedAt | None,

@@ -56,6 +56,7 @@ from typing import IO, Any, TypeVar
 from . import GiftcardTransaction
 from ._export_files import partial_path
 from ._ledger import LEDGER_COLUMNS, InputError, LedgerRow, read_export, read_ledger
+from ._ledger_worker import WORKER_MIN_BYTES, LedgerWorker
 from ._matching import EXACT_LIMIT, match_times, tolerance_seconds
 from ._reconcile_job import DEFAULT_MEMORY_ROWS, Phase, Progress, ReconcileJob, Stopped
 from ._reconcile_memory import DEFAULT_TOLERANCE, Reconciler, ReconcileReport, reconcile
@@ -86,11 +87,13 @@ __all__ = [
 
 T = TypeVar("T")
 Report = str | os.PathLike[str] | IO[str]
+#: ledger rows, or the path of a ledger CSV
+Ledger = Iterable[LedgerRow] | AsyncIterable[LedgerRow] | str | os.PathLike[str]
 _CHUNK = 4096  # rows taken from an input per step (per trip to a worker thread)
 
 
 def reconcile_to_csv(
-    ledger_rows: Iterable[LedgerRow],
+    ledger_rows: Iterable[LedgerRow] | str | os.PathLike[str],
     transactions: Iterable[GiftcardTransaction],
     report: Report,
     *,
@@ -101,16 +104,19 @@ def reconcile_to_csv(
 ) -> ReconcileSummary:
     """Reconcile in bounded memory, writing the discrepancies to a CSV report.
 
-    ``report`` is a path (written beside it, renamed into place when complete; nothing is left
-    on failure) or an open text file (written, not closed). Sorted runs go to a temporary
-    directory in ``tmp_dir`` (default: the system's), removed however the job ends.
+    ``ledger_rows`` are rows, or the path of a ledger CSV. ``report`` is a path (written beside
+    it, renamed into place when complete; nothing is left on failure) or an open text file
+    (written, not closed). Sorted runs go to a temporary directory in ``tmp_dir`` (default:
+    the system's), removed however the job ends.
     ``progress(phase, rows, total)`` hears of each phase ("read", "sort", "match");
     ``memory_rows`` bounds the rows held in memory (about 500 bytes each).
     """
     seconds = tolerance_seconds(tolerance)
     with _workspace(tmp_dir) as directory, _report_file(report) as out:
         job = ReconcileJob(directory, tolerance=seconds, memory_rows=memory_rows, progress=progress)
-        ledger = iter(ledger_rows)
+        ledger = iter(
+            read_ledger(ledger_rows) if isinstance(ledger_rows, str | os.PathLike) else ledger_rows
+        )
         while job.add_ledger(itertools.islice(ledger, _CHUNK)):
             pass
         job.end_ledger()
@@ -121,7 +127,7 @@ def reconcile_to_csv(
 
 
 async def reconcile_to_csv_async(
-    ledger_rows: Iterable[LedgerRow] | AsyncIterable[LedgerRow],
+    ledger_rows: Ledger,
     transactions: AsyncIterable[GiftcardTransaction] | Iterable[GiftcardTransaction],
     report: Report,
     *,
@@ -132,26 +138,67 @@ async def reconcile_to_csv_async(
 ) -> ReconcileSummary:
     """:func:`reconcile_to_csv` for async code: many jobs can share one client and one loop.
 
-    ``ledger_rows`` is an iterable (like :func:`read_ledger`) or an async iterable;
-    ``transactions`` a pager (``client.giftcard_transactions.list(...)``), any async iterable, or
-    an iterable (like :func:`read_export`). Everything that touches files or takes CPU time
-    (reading a plain iterable, sorting, writing runs, matching, writing the report) runs in a
-    worker thread, a few thousand rows per trip, so the event loop and the client's pacing are
-    never held up. Cancelling the task stops the job within a few thousand rows and removes its
-    files.
+    ``ledger_rows`` is an iterable (like :func:`read_ledger`), an async iterable, or the path
+    of a ledger CSV (a big one is then read and sorted by a worker process, on another core,
+    while the transactions come in); ``transactions`` a pager
+    (``client.giftcard_transactions.list(...)``), any async iterable, or an iterable (like
+    :func:`read_export`). Everything that touches files or takes CPU time (reading a plain
+    iterable, sorting, writing runs, matching, writing the report) runs in a worker thread, a
+    few thousand rows per trip, so the event loop and the client's pacing are never held up.
+    Cancelling the task stops the job within a few thousand rows and removes its files.
     """
     seconds = tolerance_seconds(tolerance)
     stop = threading.Event()
     with _workspace(tmp_dir) as directory, _report_file(report) as out:
+        worker = await _ledger_worker(ledger_rows, directory, memory_rows)
         job = ReconcileJob(
-            directory, tolerance=seconds, memory_rows=memory_rows, progress=progress, stop=stop
+            directory,
+            tolerance=seconds,
+            memory_rows=memory_rows if worker is None else memory_rows - memory_rows // 2,
+            progress=progress,
+            stop=stop,
         )
-        async for rows in _chunks(ledger_rows, stop):
-            await _in_thread(stop, job.add_ledger, rows)
-        await _in_thread(stop, job.end_ledger)
-        async for txs in _chunks(transactions, stop):
-            await _in_thread(stop, job.add_transactions, txs)
-        return await _in_thread(stop, job.finish, out)
+        sorted_ledger: asyncio.Task[tuple[Path, int]] | None = None
+        try:
+            if worker is None:
+                ledger = await _in_thread(stop, _ledger_source, ledger_rows)
+                async for rows in _chunks(ledger, stop):
+                    await _in_thread(stop, job.add_ledger, rows)
+                await _in_thread(stop, job.end_ledger)
+            else:
+                sorted_ledger = asyncio.create_task(
+                    worker.result(lambda: job.ledger_read(worker.rows))
+                )
+            async for txs in _chunks(transactions, stop):
+                if sorted_ledger is not None and sorted_ledger.done():
+                    sorted_ledger.result()  # the worker failed: no need to read further
+                await _in_thread(stop, job.add_transactions, txs)
+            if sorted_ledger is not None:
+                job.adopt_ledger(*await sorted_ledger)
+            return await _in_thread(stop, job.finish, out)
+        finally:
+            if sorted_ledger is not None:
+                sorted_ledger.cancel()
+            if worker is not None:
+                await asyncio.shield(worker.stop())
+
+
+async def _ledger_worker(ledger: object, directory: Path, memory_rows: int) -> LedgerWorker | None:
+    """A worker process for a big ledger file, started; ``None`` for anything else."""
+    if not isinstance(ledger, str | os.PathLike):
+        return None
+    size = await asyncio.to_thread(os.path.getsize, ledger)
+    if size < WORKER_MIN_BYTES:
+        return None
+    await asyncio.to_thread(read_ledger, ledger)  # its header, checked now
+    worker = LedgerWorker(Path(ledger), directory, memory_rows // 2)
+    await worker.start()
+    return worker
+
+
+def _ledger_source(ledger: Ledger) -> Iterable[LedgerRow] | AsyncIterable[LedgerRow]:
+    """Rows as they are; a path's rows from :func:`read_ledger` (which reads its header now)."""
+    return read_ledger(ledger) if isinstance(ledger, str | os.PathLike) else ledger
 
 
 async def _chunks(

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import leat_async.reconcile as reconcile_module
 from leat_async import GiftcardTransaction, LeatClient, _matching, _spill
 from leat_async._matching import match_sorted
 from leat_async._spill import ExternalSorter
@@ -254,3 +255,94 @@ async def test_async_with_a_pager_on_a_fake_server(tmp_path: Path) -> None:
         ("unexpected_in_leat", "", str(made[0].id)),
         ("missing_in_leat", "R250", ""),
     ]
+
+
+# -- a big ledger file: sorted by a worker process --------------------------------------------
+
+
+@pytest.fixture
+def worker_for_any_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reconcile_module, "WORKER_MIN_BYTES", 0)
+
+
+@pytest.mark.usefixtures("worker_for_any_file")
+async def test_a_ledger_file_sorted_by_a_worker_process(tmp_path: Path) -> None:
+    rows = [
+        [f"R{i}", CARD, SHOP, str(100 + i % 7), f"2024-06-01T12:{i % 60:02d}:00"]
+        for i in range(3000)
+    ]
+    path = write_ledger(tmp_path / "ledger.csv", rows)
+    txs = [tx(i, 60 * (i % 60) + 5, 100 + i % 7) for i in range(2990)]
+    seen: list[tuple[str, int]] = []
+    summary = await reconcile_to_csv_async(
+        path, txs, tmp_path / "r.csv", memory_rows=400, progress=lambda p, n, t: seen.append((p, n))
+    )
+    expected = reconcile(list(read_ledger(path)), txs)
+    assert summary == expected.summary
+    assert ("read", 3000 + 2990) in seen and ("match", 3000 + 2990) in seen
+    with (tmp_path / "r.csv").open(newline="") as f:
+        got = [list(r) for r in csv.reader(f)][1:]
+    assert sorted(got) == sorted([str(c) for c in d.csv_row()] for d in expected.discrepancies)
+    assert names(tmp_path) == ["ledger.csv", "r.csv"]
+
+
+@pytest.mark.usefixtures("worker_for_any_file")
+async def test_a_bad_row_found_by_the_worker_leaves_nothing(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    path = bad_ledger(tmp_path, 3000)
+
+    async def endless() -> AsyncIterator[GiftcardTransaction]:
+        i = 0
+        while True:  # only the worker's error ends this job
+            i += 1
+            yield tx(i, i)
+            if not i % 1000:
+                await asyncio.sleep(0)
+
+    with pytest.raises(InputError, match=r"line 3002: amount_in_cents '1\.5'"):
+        await reconcile_to_csv_async(path, endless(), tmp_path / "r.csv", tmp_dir=work)
+    assert names(tmp_path) == ["ledger.csv", "work"] and names(work) == []
+
+
+def processes_naming(text: str) -> list[int]:
+    """Live processes whose command line holds ``text`` (Linux /proc)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+@pytest.mark.usefixtures("worker_for_any_file")
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+async def test_cancelling_stops_the_worker_and_removes_its_files(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    rows = [[f"R{i}", CARD, SHOP, "100", "2024-06-01T12:00:00"] for i in range(300_000)]
+    path = write_ledger(tmp_path / "ledger.csv", rows)
+    reading = asyncio.Event()
+
+    async def endless() -> AsyncIterator[GiftcardTransaction]:
+        i = 0
+        while True:
+            i += 1
+            if i == 5000:
+                reading.set()
+            yield tx(i, i)
+            if not i % 1000:
+                await asyncio.sleep(0)
+
+    job = asyncio.create_task(
+        reconcile_to_csv_async(path, endless(), tmp_path / "r.csv", tmp_dir=work)
+    )
+    await asyncio.wait_for(reading.wait(), 30)
+    assert processes_naming(str(work))  # the worker is sorting the ledger
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert processes_naming(str(work)) == []
+    assert names(tmp_path) == ["ledger.csv", "work"] and names(work) == []
