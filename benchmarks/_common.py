@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -275,13 +276,47 @@ async def timed(server: FakeServer | None, fn: Callable[[], Awaitable[int]]) -> 
 
 @dataclass(frozen=True)
 class Measured:
-    """A command run to its end: its exit code, wall and CPU seconds, peak RSS, stderr."""
+    """A command run to its end: its exit code, wall and CPU seconds, peak RSS, stderr.
+
+    ``max_rss_mib`` is the largest of the command and the children it waited for (``wait4``);
+    ``tree_rss_mib`` the largest sum over the command and its live children, sampled (Linux).
+    """
 
     code: int
     wall: float
     cpu: float
     max_rss_mib: float
     stderr: str
+    tree_rss_mib: float = 0.0
+
+
+def _rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` plus its descendants', from /proc (0 for what cannot be read)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return total
+    return total + sum(_rss_kib(child) for child in children)
+
+
+class _TreeSampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self._pid, self._every = pid, every
+        self._done = threading.Event()
+        self.peak_kib = 0
+
+    def run(self) -> None:
+        while not self._done.wait(self._every):
+            self.peak_kib = max(self.peak_kib, _rss_kib(self._pid))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
 
 
 def measured_run(args: Sequence[str], env: dict[str, str]) -> Measured:
@@ -297,12 +332,16 @@ def measured_run(args: Sequence[str], env: dict[str, str]) -> Measured:
             stderr=stderr,
             **child_options(),
         )
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:
             proc.kill()
             proc.wait()
             raise
+        finally:
+            sampler.stop()
         wall = time.perf_counter() - started
         stderr.seek(0)
         said = stderr.read().decode(errors="replace").strip()
@@ -312,4 +351,5 @@ def measured_run(args: Sequence[str], env: dict[str, str]) -> Measured:
         cpu=usage.ru_utime + usage.ru_stime,
         max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
         stderr=said,
+        tree_rss_mib=sampler.peak_kib / 1024,
     )

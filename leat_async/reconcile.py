@@ -179,6 +179,8 @@ async def reconcile_to_csv_async(
         finally:
             if sorted_ledger is not None:
                 sorted_ledger.cancel()
+                if sorted_ledger.done() and not sorted_ledger.cancelled():
+                    sorted_ledger.exception()  # seen (another error is on its way out)
             if worker is not None:
                 await asyncio.shield(worker.stop())
 
