@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import operator
 import os
 from collections.abc import Iterable, Iterator
@@ -21,7 +22,15 @@ except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
 from . import GiftcardTransaction, transaction_from_json
 from .export import parse_datetime
 
-__all__ = ["LEDGER_COLUMNS", "InputError", "LedgerRow", "read_export", "read_ledger"]
+__all__ = [
+    "LEDGER_COLUMNS",
+    "InputError",
+    "LedgerFields",
+    "LedgerRow",
+    "read_export",
+    "read_ledger",
+    "read_ledger_fields",
+]
 
 LEDGER_COLUMNS: Final = ("reference", "giftcard_uuid", "shop_uuid", "amount_in_cents", "created_at")
 
@@ -51,6 +60,17 @@ def read_ledger(path: str | os.PathLike[str]) -> Iterator[LedgerRow]:
     its header checked at once (``OSError``, or :class:`InputError` for a missing column); a bad
     row raises :class:`InputError` naming its line when the iteration reaches it.
     """
+    return map(_as_ledger_row, read_ledger_fields(path))
+
+
+_as_ledger_row = functools.partial(tuple.__new__, LedgerRow)
+
+#: a ledger row's values, as a plain tuple in :class:`LedgerRow`'s order
+LedgerFields = tuple[str, str, str, int, datetime]
+
+
+def read_ledger_fields(path: str | os.PathLike[str]) -> Iterator[LedgerFields]:
+    """:func:`read_ledger`'s values as plain tuples: the same checks, for jobs that need speed."""
     with open(path, newline="", encoding="utf-8-sig") as f:
         at = _columns(path, f)
     return _read_ledger(path, at)
@@ -68,10 +88,10 @@ def _columns(path: str | os.PathLike[str], f: Iterable[str]) -> list[int]:
     return [header.index(c) for c in LEDGER_COLUMNS]
 
 
-def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[LedgerRow]:
-    shared: dict[str, str] = {}  # one string object per uuid: a ledger repeats them a lot
+def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[LedgerFields]:
+    # each uuid as written -> stripped, one string object per uuid: a ledger repeats them a lot
+    uuids: dict[str, str] = {}
     fields = operator.itemgetter(*at)
-    strip = str.strip
     with open(path, newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f)
         try:
@@ -80,12 +100,12 @@ def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[Ledger
                 if not record:
                     continue
                 try:
-                    ref, card, shop, amount, when = map(strip, fields(record))
-                    row = LedgerRow(
-                        ref,
-                        shared.get(card)
-                        or (shared.setdefault(card, card) or _empty("giftcard_uuid")),
-                        shared.get(shop) or (shared.setdefault(shop, shop) or _empty("shop_uuid")),
+                    ref, card, shop, amount, when = fields(record)
+                    when = when.strip()
+                    row = (
+                        ref.strip(),
+                        uuids.get(card) or _uuid(uuids, card, "giftcard_uuid"),
+                        uuids.get(shop) or _uuid(uuids, shop, "shop_uuid"),
                         _cents(amount),
                         parse_datetime(when) if when else _empty("created_at"),
                     )
@@ -101,15 +121,22 @@ def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[Ledger
             raise InputError(f"{path}: not a readable CSV ({exc})") from None
 
 
+def _uuid(uuids: dict[str, str], text: str, column: str) -> str:
+    stripped = text.strip() or _empty(column)
+    uuids[text] = stripped
+    return stripped
+
+
 def _empty(column: str) -> NoReturn:
     raise ValueError(f"{column} is empty")
 
 
 def _cents(text: str) -> int:
     try:
-        return int(text)
+        return int(text)  # around it, whitespace is allowed
     except ValueError:
-        raise ValueError(f"amount_in_cents {text!r:.30} is not a whole number of cents") from None
+        shown = text.strip()
+        raise ValueError(f"amount_in_cents {shown!r:.30} is not a whole number of cents") from None
 
 
 def read_export(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:

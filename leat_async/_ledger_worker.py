@@ -1,8 +1,9 @@
 """A ledger file read and sorted in a process of its own, on a second core, while the job reads
 the transactions: ``python -m leat_async._ledger_worker LEDGER DIRECTORY MEMORY_ROWS``.
 
-The worker writes the ledger's records, sorted, into one run file in DIRECTORY and tells its
-parent on stdout, one line each: ``read N`` now and then, then ``done RUN ROWS``; or
+The worker writes the ledger's records into sorted run files in DIRECTORY and tells its parent
+on stdout, one line each: ``read N`` now and then, then ``run PATH`` for each run and
+``done ROWS``; or
 ``error input MESSAGE`` for a ledger that cannot be read as one (exit 2), ``error os MESSAGE``
 (exit 3). It runs in a session of its own (a Ctrl-C at the terminal is its parent's to handle),
 and gives up when its parent is gone. :class:`LedgerWorker` is the parent's side.
@@ -27,14 +28,14 @@ _REPORT_EVERY: Final = 64  # chunks between ``read N`` lines (few: the pipe must
 
 
 def main(argv: Sequence[str]) -> int:
-    from ._ledger import InputError, read_ledger
+    from ._ledger import InputError, read_ledger_fields
     from ._reconcile_job import ReconcileJob
 
     ledger, directory, memory_rows = argv[0], Path(argv[1]), int(argv[2])
     parent = os.getppid()
     try:
         job = ReconcileJob(directory, tolerance=0.0, memory_rows=memory_rows)
-        rows = read_ledger(ledger)
+        rows = read_ledger_fields(ledger)
         for n in itertools.count(1):
             if not job.add_ledger(itertools.islice(rows, _CHUNK)):
                 break
@@ -42,14 +43,16 @@ def main(argv: Sequence[str]) -> int:
                 return 3
             if not n % _REPORT_EVERY:
                 _say(f"read {job.ledger_rows}")
-        run = job.ledger_to_run()
+        runs = job.ledger_to_runs()
     except (InputError, UnicodeDecodeError) as exc:
         _say(f"error input {_one_line(exc)}")
         return 2
     except (OSError, ValueError) as exc:
         _say(f"error os {_one_line(exc)}")
         return 3
-    _say(f"done {job.ledger_rows} {run}")
+    for run in runs:
+        _say(f"run {run}")
+    _say(f"done {job.ledger_rows}")
     return 0
 
 
@@ -77,23 +80,25 @@ class LedgerWorker:
             start_new_session=True,
         )
 
-    async def result(self, on_read: Callable[[], None]) -> tuple[Path, int]:
-        """Wait for the sorted run; ``on_read()`` hears of each ``read N``."""
+    async def result(self, on_read: Callable[[], None]) -> tuple[list[Path], int]:
+        """Wait for the sorted runs; ``on_read()`` hears of each ``read N``."""
         from ._ledger import InputError
 
         proc = self._proc
         assert proc is not None
         assert proc.stdout is not None
+        runs: list[Path] = []
         async for raw in proc.stdout:
             word, _, rest = raw.decode().rstrip("\n").partition(" ")
             if word == "read":
                 self.rows = int(rest)
                 on_read()
+            elif word == "run":
+                runs.append(Path(rest))
             elif word == "done":
-                rows, _, run = rest.partition(" ")
-                self.rows = int(rows)
+                self.rows = int(rest)
                 await proc.wait()
-                return Path(run), self.rows
+                return runs, self.rows
             elif word == "error":
                 kind, _, message = rest.partition(" ")
                 await proc.wait()

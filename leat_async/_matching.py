@@ -139,9 +139,17 @@ def match_sorted(
             tick(lh.count + th.count)
             mark += every
         lr, tr = lh.rec, th.rec
-        if lr is not None and tr is not None and _same_key(lr, tr):
-            la, ta = lh.after(), th.after()
-            if (la is None or not _same_key(la, lr)) and (ta is None or not _same_key(ta, tr)):
+        if (
+            lr is not None
+            and tr is not None
+            and lr[0] == tr[0]
+            and lr[1] == tr[1]
+            and lr[2] == tr[2]
+        ):
+            la, ta = lh.after, th.after
+            if (la is None or la[0] != lr[0] or la[1] != lr[1] or la[2] != lr[2]) and (
+                ta is None or ta[0] != tr[0] or ta[1] != tr[1] or ta[2] != tr[2]
+            ):
                 lh.pop()  # the usual group: one of each; a match when within reach
                 th.pop()
                 t = tr[3]
@@ -156,34 +164,24 @@ def match_sorted(
             yield from ((1, r) for r in th.take_group())
 
 
-def _same_key(a: Record, b: Record) -> bool:
-    return bool(a[0] == b[0] and a[1] == b[1] and a[2] == b[2])
-
-
 class _Head:
-    """A stream with its next record in view (and, on request, the one after)."""
+    """A stream with its next record (:attr:`rec`) and the one after (:attr:`after`) in view."""
 
-    __slots__ = ("_after", "_it", "count", "rec")
+    __slots__ = ("_it", "after", "count", "rec")
 
     def __init__(self, it: Iterator[Record]) -> None:
         self._it = it
         self.count = 0  # records popped
         self.rec: Record | None = next(it, None)
-        self._after: Record | bool | None = False  # False: not read yet
+        self.after: Record | None = next(it, None)
 
     def pop(self) -> Record:
         rec = self.rec
         assert rec is not None
         self.count += 1
-        after, self._after = self._after, False
-        self.rec = next(self._it, None) if after is False else after  # type: ignore[assignment]
+        self.rec = after = self.after
+        self.after = None if after is None else next(self._it, None)
         return rec
-
-    def after(self) -> Record | None:
-        """The record after :attr:`rec`."""
-        if self._after is False:
-            self._after = next(self._it, None)
-        return self._after  # type: ignore[return-value]
 
     def has(self, key: tuple[str, str, int]) -> bool:
         rec = self.rec
@@ -200,7 +198,7 @@ class _Head:
 def _match_group(
     lh: _Head, th: _Head, key: tuple[str, str, int], tol: float
 ) -> Iterator[tuple[int, Record]]:
-    second = lh.after()
+    second = lh.after
     if second is None or second[:3] != key:  # one ledger row: the nearest within reach
         first = lh.pop()
         a = first[3]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Final, Literal
 
 from . import GiftcardTransaction
-from ._ledger import LedgerRow
+from ._ledger import LedgerFields, LedgerRow
 from ._matching import Record, match_sorted
 from ._report import Discrepancy, ReconcileSummary, write_report_rows
 from ._spill import ExternalSorter
@@ -80,28 +80,26 @@ class ReconcileJob:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def add_ledger(self, rows: Iterable[LedgerRow]) -> int:
+    def add_ledger(self, rows: Iterable[LedgerRow | LedgerFields]) -> int:
         """Take ledger rows; return how many."""
         before = self.ledger_rows
         self._ledger.add(self._ledger_records(rows))
         self._read()
         return self.ledger_rows - before
 
-    def _ledger_records(self, rows: Iterable[LedgerRow]) -> Iterator[Record]:
+    def _ledger_records(self, rows: Iterable[LedgerRow | LedgerFields]) -> Iterator[Record]:
         norm, zone = self._norm, self._zone
-        for place, row in enumerate(rows, self.ledger_rows + 1):
-            when = row.created_at
+        for place, (reference, card, shop, amount, when) in enumerate(rows, self.ledger_rows + 1):
             if when.tzinfo is None or when.utcoffset() is None:
-                raise ValueError(f"ledger row {row.reference!r}: created_at must be timezone-aware")
-            card, shop = row.giftcard_uuid, row.shop_uuid
+                raise ValueError(f"ledger row {reference!r}: created_at must be timezone-aware")
             t = when.timestamp()
             yield (
                 norm.get(card) or norm.setdefault(card, card.strip().lower()),
                 norm.get(shop) or norm.setdefault(shop, shop.strip().lower()),
-                row.amount_in_cents,
+                amount,
                 t,
                 place,
-                row.reference,
+                reference,
                 card,
                 shop,
                 zone(when, t),
@@ -114,13 +112,13 @@ class ReconcileJob:
         self._ledger.release(keep=self._memory_rows // 4)
         self._txs.buffer_rows = self._memory_rows - self._ledger.buffered
 
-    def ledger_to_run(self) -> Path:
-        """The ledger, sorted into one run file (in a worker process: see ``_ledger_worker``)."""
-        return self._ledger.to_run()
+    def ledger_to_runs(self) -> list[Path]:
+        """The ledger in sorted run files (in a worker process: see ``_ledger_worker``)."""
+        return self._ledger.to_runs()
 
-    def adopt_ledger(self, run: Path, rows: int) -> None:
-        """Take the ledger as sorted elsewhere (:meth:`ledger_to_run`), instead of adding it."""
-        self._ledger.adopt(run, rows)
+    def adopt_ledger(self, runs: list[Path], rows: int) -> None:
+        """Take the ledger as sorted elsewhere (:meth:`ledger_to_runs`), instead of adding it."""
+        self._ledger.adopt(runs, rows)
         self.ledger_rows = rows
         self._on_sorted(rows)
 

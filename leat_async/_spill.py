@@ -94,18 +94,18 @@ class ExternalSorter(Generic[Row]):
                 pickle.dump(block, f, protocol=pickle.HIGHEST_PROTOCOL)
         return path
 
-    def adopt(self, run: Path, rows: int) -> None:
-        """Take a sorted run written elsewhere (see :meth:`to_run`) as this sorter's own."""
-        self._runs.append(run)
+    def adopt(self, runs: Iterable[Path], rows: int) -> None:
+        """Take sorted runs written elsewhere (see :meth:`to_runs`) as this sorter's own."""
+        self._runs += runs
         self.rows += rows
 
-    def to_run(self) -> Path:
-        """Every row added, sorted into one run file (the others are deleted); for
+    def to_runs(self) -> list[Path]:
+        """Every row added, in sorted run files (at most :data:`MAX_FAN_IN`), for
         :meth:`adopt` by a sorter in another process."""
-        if self._buffer or not self._runs:
+        if self._buffer:
             self._spill()
-        self._merge_down(1)
-        return self._runs[0]
+        self._merge_down(MAX_FAN_IN)
+        return list(self._runs)
 
     def _merge_down(self, most: int) -> None:
         while len(self._runs) > most:  # merge the oldest into one bigger run

@@ -158,7 +158,7 @@ async def reconcile_to_csv_async(
             progress=progress,
             stop=stop,
         )
-        sorted_ledger: asyncio.Task[tuple[Path, int]] | None = None
+        sorted_ledger: asyncio.Task[tuple[list[Path], int]] | None = None
         try:
             if worker is None:
                 ledger = await _in_thread(stop, _ledger_source, ledger_rows)
