@@ -32,6 +32,7 @@ __all__ = [
     "read_ledger_fields",
 ]
 
+_SHARED_UUIDS: Final = 1 << 16
 LEDGER_COLUMNS: Final = ("reference", "giftcard_uuid", "shop_uuid", "amount_in_cents", "created_at")
 
 
@@ -123,6 +124,8 @@ def _read_ledger(path: str | os.PathLike[str], at: list[int]) -> Iterator[Ledger
 
 def _uuid(uuids: dict[str, str], text: str, column: str) -> str:
     stripped = text.strip() or _empty(column)
+    if len(uuids) >= _SHARED_UUIDS:  # bounded: a ledger may name millions of cards
+        uuids.clear()
     uuids[text] = stripped
     return stripped
 

@@ -255,7 +255,9 @@ class _Run:
             return
         ledger, txs = self._sides
         self._sides[side].append(rec)
-        if len(ledger) * len(txs) > EXACT_LIMIT:  # switch: replay the run so far, in order
+        # over the limit, or bound to be once the other side has a row (if it never has one,
+        # nothing matches either way): switch, replaying the run so far in order
+        if len(ledger) * len(txs) > EXACT_LIMIT or max(len(ledger), len(txs)) > EXACT_LIMIT:
             self._greedy = _GreedyRun(self._tol)
             events = sorted(
                 [(r[3], 0, r[4], r) for r in ledger] + [(r[3], 1, r[4], r) for r in txs]
@@ -301,16 +303,17 @@ class _GreedyRun:
     def add(self, side: int, rec: Record) -> Iterator[tuple[int, Record]]:
         tol, free, waiting = self._tol, self._free, self._waiting
         t = rec[3]
+        # what nothing from now on can reach goes at once (times never go back)
+        while free and free[0][3] < t - tol:
+            yield 1, free.popleft()
+        while waiting and not t <= waiting[0][3] + tol:
+            yield 0, waiting.popleft()
         if side == 0:
-            while free and free[0][3] < t - tol:
-                yield 1, free.popleft()
             if free:
                 free.popleft()
             else:
                 waiting.append(rec)
             return
-        while waiting and not t <= waiting[0][3] + tol:
-            yield 0, waiting.popleft()
         if waiting:
             waiting.popleft()
         else:

@@ -35,6 +35,7 @@ Phase = Literal["read", "sort", "match"]
 #: called from the thread doing the work.
 Progress = Callable[[Phase, int, "int | None"], None]
 
+_NORM_SIZE: Final = 1 << 16  # uuids remembered in their compared form
 _Found = tuple[int, int, tuple[str | int, ...]]  # (0 unexpected | 1 missing, place, csv row)
 
 
@@ -71,7 +72,9 @@ class ReconcileJob:
         self._found: ExternalSorter[_Found] = ExternalSorter(
             directory, name="report", buffer_rows=memory_rows // 2
         )
-        self._norm: dict[str, str] = {}  # one lower-case string per uuid
+        # each uuid as given -> as compared (ledger: stripped, lower case; Leat's: lower case)
+        self._ledger_norm: dict[str, str] = {}
+        self._tx_norm: dict[str, str] = {}
         self._zones: dict[tzinfo, int] = {}  # offsets of the fixed-offset zones seen
         self.ledger_rows = 0
         self.transactions = 0
@@ -88,14 +91,14 @@ class ReconcileJob:
         return self.ledger_rows - before
 
     def _ledger_records(self, rows: Iterable[LedgerRow | LedgerFields]) -> Iterator[Record]:
-        norm, zone = self._norm, self._zone
+        norm, zone = self._ledger_norm, self._zone
         for place, (reference, card, shop, amount, when) in enumerate(rows, self.ledger_rows + 1):
             if when.tzinfo is None or when.utcoffset() is None:
                 raise ValueError(f"ledger row {reference!r}: created_at must be timezone-aware")
             t = when.timestamp()
             yield (
-                norm.get(card) or norm.setdefault(card, card.strip().lower()),
-                norm.get(shop) or norm.setdefault(shop, shop.strip().lower()),
+                norm.get(card) or self._normal(norm, card.strip(), card),
+                norm.get(shop) or self._normal(norm, shop.strip(), shop),
                 amount,
                 t,
                 place,
@@ -130,13 +133,13 @@ class ReconcileJob:
         return self.transactions - before
 
     def _transaction_records(self, transactions: Iterable[GiftcardTransaction]) -> Iterator[Record]:
-        norm, zone = self._norm, self._zone
+        norm, zone = self._tx_norm, self._zone
         for place, tx in enumerate(transactions, self.transactions + 1):
             card, shop, when = tx.card.uuid, tx.shop.uuid, tx.created_at
             t = when.timestamp()
             rec = (
-                norm.get(card) or norm.setdefault(card, card.lower()) if card else "",
-                norm.get(shop) or norm.setdefault(shop, shop.lower()) if shop else "",
+                norm.get(card) or self._normal(norm, card, card) if card else "",
+                norm.get(shop) or self._normal(norm, shop, shop) if shop else "",
                 tx.amount_in_cents,
                 t,
                 place,
@@ -151,6 +154,15 @@ class ReconcileJob:
                 yield rec
             else:  # old rows without uuids match nothing
                 self._report(1, rec)
+
+    @staticmethod
+    def _normal(norm: dict[str, str], text: str, uuid: str) -> str:
+        """``text`` in lower case, as ``uuid`` is compared; remembered in ``norm``, a bounded
+        table (a ledger or a listing repeats uuids a lot, but may hold millions)."""
+        if len(norm) >= _NORM_SIZE:
+            norm.clear()
+        normal = norm[uuid] = text.lower()
+        return normal
 
     def ledger_read(self, rows: int) -> None:
         """Progress of a ledger read elsewhere (by a worker process)."""
