@@ -319,14 +319,15 @@ class _TreeSampler(threading.Thread):
         self.join()
 
 
-def measured_run(args: Sequence[str], env: dict[str, str]) -> Measured:
-    """Run a command (stdout discarded); its own peak RSS and CPU come from ``os.wait4``
-    (``RUSAGE_CHILDREN`` would mix in other children, like a fake server)."""
+def measured_run(args: Sequence[str], env: dict[str, str], cwd: str | None = None) -> Measured:
+    """Run a command (stdout discarded) in ``cwd``; its own peak RSS and CPU come from
+    ``os.wait4`` (``RUSAGE_CHILDREN`` would mix in other children, like a fake server)."""
     with tempfile.TemporaryFile() as stderr:
         started = time.perf_counter()
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
             list(args),
             env=env,
+            cwd=cwd,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
