@@ -116,8 +116,10 @@ class ReconcileJob:
         self._txs.buffer_rows = self._memory_rows - self._ledger.buffered
 
     def ledger_to_runs(self) -> list[Path]:
-        """The ledger in sorted run files (in a worker process: see ``_ledger_worker``)."""
-        return self._ledger.to_runs()
+        """The ledger in sorted run files (in a worker process: see ``_ledger_worker``): merged
+        into one, which spares the job a merge at the end (the worker, which reads a CSV, is
+        usually done long before the transactions are)."""
+        return self._ledger.to_runs(1)
 
     def adopt_ledger(self, runs: list[Path], rows: int) -> None:
         """Take the ledger as sorted elsewhere (:meth:`ledger_to_runs`), instead of adding it."""

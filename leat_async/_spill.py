@@ -99,12 +99,12 @@ class ExternalSorter(Generic[Row]):
         self._runs += runs
         self.rows += rows
 
-    def to_runs(self) -> list[Path]:
-        """Every row added, in sorted run files (at most :data:`MAX_FAN_IN`), for
-        :meth:`adopt` by a sorter in another process."""
+    def to_runs(self, most: int = 1) -> list[Path]:
+        """Every row added, in at most ``most`` sorted run files, for :meth:`adopt` by a
+        sorter in another process."""
         if self._buffer:
             self._spill()
-        self._merge_down(MAX_FAN_IN)
+        self._merge_down(max(1, most))
         return list(self._runs)
 
     def _merge_down(self, most: int) -> None:
