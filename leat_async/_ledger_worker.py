@@ -1,5 +1,5 @@
 """A ledger file read and sorted in a process of its own, on a second core, while the job reads
-the transactions: ``python -m leat_async._ledger_worker LEDGER DIRECTORY MEMORY_ROWS``.
+the transactions: ``main([LEDGER, DIRECTORY, MEMORY_ROWS])`` in ``python -I`` (see ``_BOOT``).
 
 The worker writes the ledger's records into sorted run files in DIRECTORY and tells its parent
 on stdout, one line each: ``read N`` now and then, then ``run PATH`` for each run and
@@ -25,6 +25,11 @@ __all__ = ["WORKER_MIN_BYTES", "LedgerWorker"]
 WORKER_MIN_BYTES: Final = 16 * 1024 * 1024
 _CHUNK: Final = 8192
 _REPORT_EVERY: Final = 64  # chunks between ``read N`` lines (few: the pipe must never fill)
+_PACKAGE_ROOT: Final = Path(__file__).resolve().parent.parent
+_BOOT: Final = (
+    "import sys; sys.path.insert(0, sys.argv[1]); "
+    "from leat_async._ledger_worker import main; sys.exit(main(sys.argv[2:]))"
+)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -68,7 +73,17 @@ class LedgerWorker:
     """The parent's side: start the worker, follow its progress, get its run, or stop it."""
 
     def __init__(self, ledger: Path, directory: Path, memory_rows: int) -> None:
-        self._args = [sys.executable, "-m", __name__, str(ledger), str(directory), str(memory_rows)]
+        # isolated (-I): this very package, whatever the working directory or PYTHONPATH hold
+        self._args = [
+            sys.executable,
+            "-I",
+            "-c",
+            _BOOT,
+            str(_PACKAGE_ROOT),
+            str(ledger.resolve()),
+            str(directory.resolve()),
+            str(memory_rows),
+        ]
         self._proc: asyncio.subprocess.Process | None = None
         self.rows = 0
 
@@ -111,7 +126,3 @@ class LedgerWorker:
         if proc is not None and proc.returncode is None:
             proc.kill()
             await proc.wait()
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -10,7 +10,7 @@ from typing import IO, Any
 from ._reconcile_job import Phase
 from ._report import ReconcileSummary
 
-__all__ = ["PhaseBars", "summary_line"]
+__all__ = ["PhaseBars", "print_counts", "summary_line"]
 
 _LABELS: dict[Phase, str] = {"read": "read", "sort": "sort", "match": "match"}
 
@@ -63,3 +63,16 @@ def summary_line(summary: ReconcileSummary, seconds: float, report: Path | None)
         f"{summary.missing_in_leat:,} missing_in_leat, "
         f"{summary.unexpected_in_leat:,} unexpected_in_leat{where}"
     )
+
+
+def print_counts(summary: ReconcileSummary, report: Path) -> None:
+    """The counts on stdout, one per line, then where the report is."""
+    rows = [
+        ("matched", summary.matched),
+        ("missing_in_leat", summary.missing_in_leat),
+        ("unexpected_in_leat", summary.unexpected_in_leat),
+    ]
+    width = max(len(str(n)) for _, n in rows)
+    for name, n in rows:
+        print(f"{name:<20}{n:>{width}}")
+    print(f"report: {report}")

@@ -26,7 +26,7 @@ from . import (
     LeatError,
     __version__,
 )
-from ._reconcile_cli import PhaseBars, summary_line
+from ._reconcile_cli import PhaseBars, print_counts, summary_line
 from .export import (
     CSV_COLUMNS,
     CheckpointError,
@@ -482,15 +482,7 @@ async def _fetch_and_reconcile(
 def _print_summary(summary: ReconcileSummary, report: Path | None, seconds: float) -> None:
     """The counts on stdout (unless the report goes there), one summary line on stderr."""
     if report is not None:
-        rows = [
-            ("matched", summary.matched),
-            ("missing_in_leat", summary.missing_in_leat),
-            ("unexpected_in_leat", summary.unexpected_in_leat),
-        ]
-        width = max(len(str(n)) for _, n in rows)
-        for name, n in rows:
-            print(f"{name:<20}{n:>{width}}")
-        print(f"report: {report}")
+        print_counts(summary, report)
     _say(summary_line(summary, seconds, report))
 
 

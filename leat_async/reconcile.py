@@ -58,7 +58,7 @@ from ._export_files import partial_path
 from ._ledger import LEDGER_COLUMNS, InputError, LedgerRow, read_export, read_ledger
 from ._ledger_worker import WORKER_MIN_BYTES, LedgerWorker
 from ._matching import EXACT_LIMIT, match_times, tolerance_seconds
-from ._reconcile_job import DEFAULT_MEMORY_ROWS, Phase, Progress, ReconcileJob, Stopped
+from ._reconcile_job import DEFAULT_MEMORY_ROWS, Phase, Progress, ReconcileJob
 from ._reconcile_memory import DEFAULT_TOLERANCE, Reconciler, ReconcileReport, reconcile
 from ._report import REPORT_COLUMNS, Discrepancy, Match, ReconcileSummary, write_report_rows
 
@@ -236,7 +236,7 @@ async def _in_thread(stop: threading.Event, fn: Callable[..., T], *args: Any) ->
         stop.set()
         await asyncio.wait([future])
         if not future.cancelled():
-            future.exception()  # retrieved: the Stopped it raised is expected
+            future.exception()  # retrieved: the job's Stopped is expected
         raise
 
 
@@ -265,6 +265,3 @@ def _report_file(report: Report) -> Iterator[IO[str]]:
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
-
-
-_ = Stopped  # raised by the job in its thread; the cancelled caller sees CancelledError
