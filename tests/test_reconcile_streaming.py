@@ -4,11 +4,12 @@ and the async entry point with a pager on a real (fake) server."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import threading
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import pytest
@@ -373,3 +374,28 @@ def test_a_long_run_is_held_only_up_to_the_exact_limit(
         held.append(taken - len(left))
     assert max(held) < 150
     assert len(left) == 10_000 + 3 - 2 * 3  # the three pair up with rows of the run
+
+
+def test_report_times_keep_their_zone_exactly(tmp_path: Path) -> None:
+    """The on-disk records keep a time as (seconds, offset) where that is exact, and as text
+    where it is not: the report shows each time as the in-memory reconciler does."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    zones: list[tzinfo] = [
+        UTC,
+        timezone(timedelta(hours=2)),
+        timezone(-timedelta(hours=3, minutes=30)),
+    ]
+    zones.append(timezone(timedelta(seconds=5, microseconds=7)))
+    with contextlib.suppress(ZoneInfoNotFoundError):  # no time zone data on this machine
+        zones.append(ZoneInfo("Europe/Amsterdam"))  # +01:00 in winter, +02:00 in summer
+    whens = [
+        datetime(year, month, 1, 12, 0, 0, micro, tzinfo=tz)
+        for tz in zones
+        for year, month, micro in ((2024, 1, 0), (2024, 7, 123456), (2300, 3, 1), (1901, 5, 0))
+    ]
+    ledger = [LedgerRow(f"R{i}", CARD, SHOP, i, when) for i, when in enumerate(whens)]
+    out = io.StringIO()
+    reconcile_to_csv(ledger, [], out)
+    got = [r[7] for r in csv_rows(out.getvalue())[1:]]
+    assert got == [when.isoformat() for when in whens]
