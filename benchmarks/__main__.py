@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only pager,convert,rate,export] [--repeats N]``."""
+"""``python -m benchmarks [--quick] [--only pager,convert,rate,export,reconcile] [--repeats N]``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-from . import bench_convert, bench_export, bench_money, bench_pager, bench_rate
+from . import bench_convert, bench_export, bench_money, bench_pager, bench_rate, bench_reconcile
 from ._common import Config, Goal, Section, render
 
 SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
@@ -22,6 +22,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
     "rate": bench_rate.run,
     "export": bench_export.run,
     "money": bench_money.run,
+    "reconcile": bench_reconcile.run,
 }
 
 

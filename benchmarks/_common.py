@@ -11,6 +11,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ __all__ = [
     "Config",
     "FakeServer",
     "Goal",
+    "Measured",
     "Section",
     "Timing",
     "child_options",
     "fmt_int",
     "fmt_ratio",
+    "measured_run",
     "median",
     "render",
     "timed",
@@ -269,3 +272,85 @@ async def timed(server: FakeServer | None, fn: Callable[[], Awaitable[int]]) -> 
     cpu = time.process_time() - cpu0
     server_cpu = (server.cpu_seconds() - server_before) if server is not None else 0.0
     return Timing(wall, cpu, server_cpu), count
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A command run to its end: its exit code, wall and CPU seconds, peak RSS, stderr.
+
+    ``max_rss_mib`` is the largest of the command and the children it waited for (``wait4``);
+    ``tree_rss_mib`` the largest sum over the command and its live children, sampled (Linux).
+    """
+
+    code: int
+    wall: float
+    cpu: float
+    max_rss_mib: float
+    stderr: str
+    tree_rss_mib: float = 0.0
+
+
+def _rss_kib(pid: int) -> int:
+    """VmRSS of ``pid`` plus its descendants', from /proc (0 for what cannot be read)."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return total
+    return total + sum(_rss_kib(child) for child in children)
+
+
+class _TreeSampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self._pid, self._every = pid, every
+        self._done = threading.Event()
+        self.peak_kib = 0
+
+    def run(self) -> None:
+        while not self._done.wait(self._every):
+            self.peak_kib = max(self.peak_kib, _rss_kib(self._pid))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def measured_run(args: Sequence[str], env: dict[str, str], cwd: str | None = None) -> Measured:
+    """Run a command (stdout discarded) in ``cwd``; its own peak RSS and CPU come from
+    ``os.wait4`` (``RUSAGE_CHILDREN`` would mix in other children, like a fake server)."""
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
+            list(args),
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            **child_options(),
+        )
+        sampler = _TreeSampler(proc.pid)
+        sampler.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            sampler.stop()
+        wall = time.perf_counter() - started
+        stderr.seek(0)
+        said = stderr.read().decode(errors="replace").strip()
+    return Measured(
+        code=os.waitstatus_to_exitcode(status),
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        stderr=said,
+        tree_rss_mib=sampler.peak_kib / 1024,
+    )

@@ -35,9 +35,9 @@ from ._common import (
     Config,
     FakeServer,
     Section,
-    child_options,
     fmt_int,
     fmt_ratio,
+    measured_run,
     median,
 )
 
@@ -91,35 +91,17 @@ def export_once(
     args += ["--format", fmt, "-o", str(out), *more]
     env = {**os.environ, "LEAT_TOKEN": TOKEN}
     server_before = server.cpu_seconds()
-    with tempfile.TemporaryFile() as stderr:
-        started = time.perf_counter()
-        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and fixed arguments
-            args,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            **child_options(),
-        )
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        stderr.seek(0)
-        said = stderr.read().decode(errors="replace").strip()
-        if proc.returncode != 0:
-            raise RuntimeError(f"leat-async export failed ({proc.returncode}): {said[-500:]}")
+    done = measured_run(args, env)
+    if done.code != 0:
+        raise RuntimeError(f"leat-async export failed ({done.code}): {done.stderr[-500:]}")
+    said = done.stderr
     with out.open("rb") as f:
         rows = sum(1 for _ in f) - (1 if fmt == "csv" else 0)  # csv: a header line
     return Export(
-        wall=wall,
+        wall=done.wall,
         rows=rows,
-        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
-        cpu=usage.ru_utime + usage.ru_stime,
+        max_rss_mib=done.max_rss_mib,
+        cpu=done.cpu,
         server_cpu=server.cpu_seconds() - server_before,
         requests=int(found.group(1)) if (found := _REQUESTS.search(said)) else 0,
         summary=said.splitlines()[-1] if said else "",

@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
@@ -26,6 +26,7 @@ from . import (
     LeatError,
     __version__,
 )
+from ._reconcile_cli import PhaseBars, print_counts, summary_line
 from .export import (
     CSV_COLUMNS,
     DEFAULT_SETTLE,
@@ -37,15 +38,14 @@ from .export import (
     saved_rows,
 )
 from .reconcile import (
+    DEFAULT_MEMORY_ROWS,
     DEFAULT_TOLERANCE,
     LEDGER_COLUMNS,
     REPORT_COLUMNS,
     InputError,
-    LedgerRow,
     ReconcileSummary,
     read_export,
     read_ledger,
-    reconcile_to_csv,
     reconcile_to_csv_async,
 )
 
@@ -251,8 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         "unexpected_in_leat (a transaction without a ledger row); an amount that differs is "
         "one of each. Transactions come from --transactions, or are fetched with the fetch "
         "options (bound the period with --since/--until, or every transaction outside the "
-        "ledger shows up as unexpected). Prints the counts; exits 0 when everything matched, "
-        "1 when there are discrepancies.",
+        "ledger shows up as unexpected). Any size: both sides are sorted on disk in a "
+        "temporary directory (removed however the command ends) and matched as they stream, "
+        "in bounded memory. Progress bars (read, sort, match) on a terminal; the counts on "
+        "stdout and a summary line on stderr.",
+        epilog="Exit status: 0 everything matched; 1 discrepancies found (see the report); "
+        "2 bad arguments or an unreadable input (no report is left); 3 the job failed (e.g. "
+        "the fetch); 130 interrupted.",
     )
     rec.add_argument(
         "--ledger",
@@ -270,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="REPORT.csv",
         required=True,
-        help=f"the report: {', '.join(REPORT_COLUMNS)}",
+        help=f"the report: {', '.join(REPORT_COLUMNS)}; - for standard output",
     )
     rec.add_argument(
         "--tolerance",
@@ -278,6 +283,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=DEFAULT_TOLERANCE,
         help=f"how far apart matching times may be (default {DEFAULT_TOLERANCE:g} s)",
+    )
+    rec.add_argument(
+        "--tmp-dir",
+        metavar="DIR",
+        help="where the sorted runs go while the job runs (default: the system's temporary "
+        "directory; give one with room for about the size of both inputs)",
+    )
+    rec.add_argument(
+        "--memory-rows",
+        metavar="N",
+        type=_positive_int,
+        default=DEFAULT_MEMORY_ROWS,
+        help=f"rows held in memory before a sorted run goes to disk (default "
+        f"{DEFAULT_MEMORY_ROWS:,}, about 100 MB)",
     )
     _add_fetch_options(rec)
     rec.set_defaults(run=_run_reconcile)
@@ -523,61 +542,80 @@ def _summary(
 
 
 def _run_reconcile(args: argparse.Namespace) -> int:
-    target = _check_output(args.output)
+    target = None if args.output == "-" else _check_output(args.output)
     fetching = [name for name in _FETCH_OPTIONS if getattr(args, name) is not None]
     if args.transactions is not None and fetching:
         flags = ", ".join("--" + name.replace("_", "-") for name in fetching)
         raise UsageError(f"--transactions and {flags} exclude each other")
     created_at = _created_at(args)
+    if args.tmp_dir is not None and not Path(args.tmp_dir).is_dir():
+        raise UsageError(f"--tmp-dir {args.tmp_dir}: no such directory")
     try:
-        ledger = read_ledger(args.ledger)
+        read_ledger(args.ledger)  # its header, checked now; the job reads the rows
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"cannot read the ledger: {_one_line(exc)}") from None
     except InputError as exc:
         raise UsageError(_one_line(exc)) from None
+    source: Iterable[Any] | None = None
     if args.transactions is not None:
         if not Path(args.transactions).is_file():
             raise UsageError(f"cannot read {args.transactions}: no such file")
         source = read_export(args.transactions)
-        summary = reconcile_to_csv(ledger, source, target, tolerance=args.tolerance)
-    else:
-        summary = asyncio.run(_fetch_and_reconcile(args, ledger, target, created_at))
-    _print_summary(summary, target)
+    started = time.monotonic()
+    bars = PhaseBars(enabled=sys.stderr.isatty() and not args.quiet)
+    try:
+        summary = asyncio.run(
+            _fetch_and_reconcile(args, args.ledger, source, target, created_at, bars)
+        )
+    finally:
+        bars.close()
+    _print_summary(summary, target, time.monotonic() - started, quiet=args.quiet)
     return EXIT_OK if summary.clean else EXIT_DISCREPANCIES
 
 
 async def _fetch_and_reconcile(
     args: argparse.Namespace,
-    ledger: list[LedgerRow],
-    target: Path,
+    ledger: str,
+    source: Iterable[Any] | None,
+    target: Path | None,
     created_at: CreatedAt | None,
+    bars: PhaseBars,
 ) -> ReconcileSummary:
-    async with _client(args) as (client, _):
-        pager = client.giftcard_transactions.list(
-            per_page=100,
-            created_at=created_at,
-            shop_uuid=args.shop_uuid,
-            giftcard_program_uuid=args.giftcard_program_uuid,
-            giftcard_hash=args.giftcard_hash,
-        )
-        try:
-            return await reconcile_to_csv_async(ledger, pager, target, tolerance=args.tolerance)
-        except LeatError as exc:
-            if isinstance(exc, AuthenticationError):
-                raise _Failed(_cause(exc)) from None
-            raise _Failed(f"fetching the transactions failed: {_cause(exc)}") from None
+    """Reconcile against ``source`` (an export file), or else a listing fetched with ``args``."""
+    options: dict[str, Any] = {
+        "tolerance": args.tolerance,
+        "tmp_dir": args.tmp_dir,
+        "memory_rows": max(2, args.memory_rows),
+    }
+    report = sys.stdout if target is None else target
+    try:
+        if source is not None:
+            return await reconcile_to_csv_async(ledger, source, report, progress=bars, **options)
+        async with _client(args) as (client, _):
+            pager = client.giftcard_transactions.list(
+                per_page=100,
+                created_at=created_at,
+                shop_uuid=args.shop_uuid,
+                giftcard_program_uuid=args.giftcard_program_uuid,
+                giftcard_hash=args.giftcard_hash,
+            )
+            return await reconcile_to_csv_async(ledger, pager, report, progress=bars, **options)
+    except LeatError as exc:
+        if isinstance(exc, AuthenticationError):
+            raise _Failed(_cause(exc)) from None
+        raise _Failed(f"fetching the transactions failed: {_cause(exc)}") from None
+    except OSError as exc:  # the disk: the temporary directory or the report
+        raise _Failed(f"reconcile failed: {_one_line(exc)}") from None
 
 
-def _print_summary(summary: ReconcileSummary, report: Path) -> None:
-    rows = [
-        ("matched", summary.matched),
-        ("missing_in_leat", summary.missing_in_leat),
-        ("unexpected_in_leat", summary.unexpected_in_leat),
-    ]
-    width = max(len(str(n)) for _, n in rows)
-    for name, n in rows:
-        print(f"{name:<20}{n:>{width}}")
-    print(f"report: {report}")
+def _print_summary(
+    summary: ReconcileSummary, report: Path | None, seconds: float, *, quiet: bool
+) -> None:
+    """The counts on stdout (unless the report goes there), one summary line on stderr."""
+    if report is not None:
+        print_counts(summary, report)
+    if not quiet:
+        _say(summary_line(summary, seconds, report))
 
 
 # -- entry point ------------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def test_read_ledger(tmp_path: Path) -> None:
             ["", CARD, SHOP, "7", "2024-06-01"],
         ],
     )
-    rows = read_ledger(path)
+    rows = list(read_ledger(path))
     assert rows[0] == LedgerRow("A-1", CARD, SHOP, -1250, T0)
     assert rows[1].created_at == T0 and rows[2].created_at == T0 - timedelta(hours=12)
 
@@ -201,7 +201,7 @@ def test_read_ledger(tmp_path: Path) -> None:
 )
 def test_read_ledger_errors(tmp_path: Path, line: list[str], message: str) -> None:
     with pytest.raises(InputError, match=message):
-        read_ledger(write_ledger(tmp_path / "l.csv", [line]))
+        list(read_ledger(write_ledger(tmp_path / "l.csv", [line])))
 
 
 def test_read_ledger_missing_column(tmp_path: Path) -> None:
