@@ -9,6 +9,7 @@ from typing import IO, Final, Literal, NamedTuple
 import attrs
 
 from . import GiftcardTransaction
+from ._csv_cells import LINE_END, protect
 from ._ledger import LedgerRow
 
 __all__ = [
@@ -114,25 +115,23 @@ class ReconcileSummary:
 
 # -- CSV --------------------------------------------------------------------------------------
 
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
 _QUOTE_IF: Final = frozenset(',"\r\n')
 
 
 def _cell(value: str | int) -> str:
-    """RFC 4180, and text a spreadsheet would run as a formula behind a ``'`` (a text that
-    starts with ``'`` gets one more, so a reader that drops one gets the exact text back)."""
+    """RFC 4180, and text a spreadsheet would run as a formula behind a ``'`` (the export's
+    rule, :func:`~leat_async._csv_cells.protect`: a reader that drops one gets the text)."""
     if isinstance(value, int):
         return str(value)
-    if value.startswith(_FORMULA_START):
-        value = "'" + value
+    value = protect(value)
     if _QUOTE_IF.isdisjoint(value):
         return value
     return '"' + value.replace('"', '""') + '"'
 
 
 def write_report_rows(out: IO[str], rows: Iterable[tuple[str | int, ...]]) -> None:
-    """Write report rows (:meth:`Discrepancy.csv_row` values), one line each."""
-    out.writelines(",".join(map(_cell, row)) + "\n" for row in rows)
+    """Write report rows (:meth:`Discrepancy.csv_row` values), one CRLF-ended line each."""
+    out.writelines(",".join(map(_cell, row)) + LINE_END for row in rows)
 
 
 def write_report_header(out: IO[str]) -> None:
