@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import aiohttp
 
+from ._closing import AsyncClosing
 from ._dispatch import Dispatcher, Timeouts
 from ._events import Event, Stats
 from ._pacing import LocalRateState, RateState
@@ -45,7 +44,7 @@ def _check_positive(value: object, name: str, *, optional: bool = False) -> int 
     return value
 
 
-class LeatClient:
+class LeatClient(AsyncClosing):
     """An async client for Leat's OAuth API.
 
     ::
@@ -153,17 +152,6 @@ class LeatClient:
         if owned is not None:
             await owned.close()
         await self._rate_state.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return f"<LeatClient base_url={str(self._base_url)!r} token=***>"

@@ -25,10 +25,10 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from . import _redis_lua as lua
+from ._closing import AsyncClosing
 from ._errors import LeatConnectionError
 from ._pacing import LocalRateState
 from ._wire import RateInfo
@@ -49,7 +49,7 @@ class RateStateUnavailableError(LeatConnectionError):
     """
 
 
-class RedisRateState:
+class RedisRateState(AsyncClosing):
     """A :class:`~leat_async.RateState` kept in Redis: one budget for every worker.
 
     ::
@@ -209,17 +209,6 @@ class RedisRateState:
         """Close the Redis connections this state opened (a borrowed client is left open)."""
         if self._owned:
             await self._redis.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         mode = "degraded" if self._down else "shared"

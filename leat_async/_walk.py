@@ -13,9 +13,9 @@ import asyncio
 import logging
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
+from ._closing import AsyncClosing
 from ._models import Page
 from ._params import CreatedAt
 from ._position import Position, WalkState
@@ -36,27 +36,7 @@ T = TypeVar("T")
 CLOCK_LAG = timedelta(seconds=3)
 
 
-class _Closing:
-    """``aclose()`` as an async context manager, for both iterators."""
-
-    __slots__ = ()
-
-    async def aclose(self) -> None:
-        raise NotImplementedError
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-
-class PageIterator(_Closing, Generic[T]):
+class PageIterator(AsyncClosing, Generic[T]):
     """A walk over the pages of a listing (``pager.pages()``).
 
     ``position`` is exactly what it has handed out. Close it (``aclose()``, ``async with``, or
@@ -228,7 +208,7 @@ class PageIterator(_Closing, Generic[T]):
         return page if rows is page.data else Page(data=rows, meta=page.meta)
 
 
-class ItemIterator(_Closing, Generic[T]):
+class ItemIterator(AsyncClosing, Generic[T]):
     """A walk over the items of a listing (``aiter(pager)``, ``async for item in pager``).
 
     ``position`` is exactly what it has handed out, after any item. Close it (``aclose()``,
