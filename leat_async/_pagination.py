@@ -24,7 +24,7 @@ from ._wire import Request
 if TYPE_CHECKING:
     from ._dispatch import Dispatcher, Reply
 
-__all__ = ["Listing", "Pager", "Sort"]
+__all__ = ["Listing", "Pager", "Sort", "check_walk"]
 
 T = TypeVar("T")
 
@@ -67,6 +67,22 @@ class Listing(Generic[T]):
             total=0,
         )
         return Page(data=[], meta=meta)
+
+
+def check_walk(
+    *,
+    page: int,
+    prefetch: int | None,
+    resume: Position | None,
+    snapshot: datetime | None = None,
+) -> None:
+    """The walk options every listing takes, checked before anything is sent."""
+    if resume is not None and not isinstance(resume, Position):
+        raise TypeError(f"resume must be a Position, got {type(resume).__name__}")
+    if resume is not None and (page != 1 or snapshot is not None):
+        raise ValueError("resume= gives the page and the snapshot: leave page= and snapshot=")
+    if prefetch is not None and (type(prefetch) is not int or prefetch < 0):
+        raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
 
 
 class Pager(Generic[T]):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ._convert import structure
 from ._errors import OutcomeUnknownError
 from ._models import GiftcardTransaction, Page
-from ._pagination import Listing, Pager, Sort
+from ._pagination import Listing, Pager, Sort, check_walk
 from ._params import (
     CreatedAt,
     check_amount,
@@ -130,13 +130,8 @@ class GiftcardTransactions:
             raise TypeError(f"created_at must be a CreatedAt, got {type(created_at).__name__}")
         if snapshot is not None and (snapshot.tzinfo is None or snapshot.utcoffset() is None):
             raise ValueError("snapshot must be a timezone-aware datetime")
-        if resume is not None and not isinstance(resume, Position):
-            raise TypeError(f"resume must be a Position, got {type(resume).__name__}")
-        if resume is not None and (page != 1 or snapshot is not None):
-            raise ValueError("resume= gives the page and the snapshot: leave page= and snapshot=")
+        check_walk(page=page, prefetch=prefetch, resume=resume, snapshot=snapshot)
         base = query_pairs([("perPage", per_page), *filters, ("sort", check_sort(sort))])
-        if prefetch is not None and (type(prefetch) is not int or prefetch < 0):
-            raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
 
         def request(number: int, bound: CreatedAt | None) -> Request:
             query = (*base, ("page", str(number)), *(bound.query() if bound else ()))

@@ -10,7 +10,7 @@ import attrs
 from ._convert import data_parser, structure
 from ._giftcard_models import Giftcard, GiftcardProgram
 from ._models import Page, PageMeta
-from ._pagination import Listing, Pager
+from ._pagination import Listing, Pager, check_walk
 from ._params import check_card_type, check_id, check_page
 from ._position import Key, Position
 from ._wire import Request, query_pairs
@@ -128,12 +128,7 @@ class Giftcards:
         per_page, page = check_page(per_page, page)
         if giftcard_program_uuid is not None:
             check_id(giftcard_program_uuid, "giftcard_program_uuid")
-        if resume is not None and not isinstance(resume, Position):
-            raise TypeError(f"resume must be a Position, got {type(resume).__name__}")
-        if resume is not None and page != 1:
-            raise ValueError("resume= gives the page: leave page=")
-        if prefetch is not None and (type(prefetch) is not int or prefetch < 0):
-            raise ValueError(f"prefetch must be an int >= 0, got {prefetch!r}")
+        check_walk(page=page, prefetch=prefetch, resume=resume)
         base = query_pairs([("limit", per_page), ("giftcard_program_uuid", giftcard_program_uuid)])
 
         def request(number: int, _: object) -> Request:
