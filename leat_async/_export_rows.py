@@ -1,7 +1,7 @@
 """Transactions to the bytes of an export: JSONL lines and CSV records (pure, no I/O).
 
-Every transaction the client accepted can be written. orjson (the "fast" extra) writes JSONL
-when it can; a row it refuses (nested deeper than its 255 levels, while its parser reads 1,024)
+Every transaction the client accepted can be written. orjson (on CPython) writes JSONL when it
+can; a row it refuses (nested deeper than its 255 levels, while its parser reads 1,024)
 is written by the standard library instead, and a row nested deeper than even the interpreter's
 stack allows by a loop that needs no recursion. A string that is not valid Unicode (a lone
 surrogate, which the standard library's parser lets through) is written as a ``\\u`` escape in
@@ -124,7 +124,7 @@ def dumps_without_recursion(value: Any, *, ascii_only: bool = False) -> str:
 
 try:
     import orjson
-except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
+except ImportError:  # pragma: no cover - without orjson (PyPy)
     _jsonl: Callable[[Sequence[GiftcardTransaction]], bytes] = jsonl_plain
 else:
     _LINE: Final = orjson.OPT_APPEND_NEWLINE

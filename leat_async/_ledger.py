@@ -14,7 +14,7 @@ try:
     import orjson
 
     _loads: Any = orjson.loads
-except ImportError:  # pragma: no cover - orjson is the optional "fast" extra
+except ImportError:  # pragma: no cover - without orjson (PyPy)
     import json
 
     _loads = json.loads
