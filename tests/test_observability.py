@@ -1,0 +1,90 @@
+"""What a user can see of the client at work, and proxies from the environment (issue 13)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+import leat_async as la
+from leat_async import LeatClient
+from leat_async.testing import FakeLeat, Fault
+
+from .conftest import FAST_RETRY, TOKEN, charge
+
+
+async def test_an_error_carries_the_answers_headers_and_request_id(
+    client: LeatClient, fake: FakeLeat
+) -> None:
+    fake.add_fault(
+        Fault(
+            method="GET",
+            status=400,
+            headers={"X-Request-Id": "req-7f3a", "X-Extra": "1"},
+            body={"message": "Transactie niet gevonden. | Transaction not found.", "code": 5010},
+        )
+    )
+    with pytest.raises(la.TransactionNotFoundError) as info:
+        await client.giftcard_transactions.get("abc")
+    error = info.value
+    assert error.request_id == "req-7f3a" and error.headers["x-extra"] == "1"
+    assert "request id req-7f3a" in str(error)
+
+
+async def test_events_tell_each_attempt_cheaply_and_never_the_token(
+    fake: FakeLeat, shop: Any, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="leat_async")
+    card = fake.add_card(balance_in_cents=1000)
+    events: list[la.Event] = []
+    fake.add_fault(Fault(method="GET", status=503, body="down", times=1))
+    async with LeatClient(
+        TOKEN, base_url=fake.url, retry=FAST_RETRY, on_event=events.append
+    ) as client:
+        await client.giftcard_transactions.list()
+        await charge(client, card, shop)
+    kinds = [e.kind for e in events]
+    read = ["request", "response", "retry", "request", "response"]  # a 503, then a 200
+    assert kinds == [*read, "request", "response"]  # then the charge
+    first, answered = events[1], events[-1]
+    assert (first.status, first.path, first.attempt) == (503, "/giftcard-transactions", 1)
+    assert answered.status == 200 and answered.method == "POST" and answered.elapsed is not None
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("POST /giftcard-transactions attempt 1: HTTP 200 in" in line for line in lines)
+    assert TOKEN not in caplog.text and all(TOKEN not in repr(e) for e in events)
+
+
+async def test_a_hook_that_raises_never_breaks_a_charge(
+    fake: FakeLeat, shop: Any, caplog: Any
+) -> None:
+    card = fake.add_card(balance_in_cents=1000)
+
+    def broken(event: la.Event) -> None:
+        raise RuntimeError("the hook is broken")
+
+    async with LeatClient(TOKEN, base_url=fake.url, on_event=broken) as client:
+        tx = await charge(client, card, shop)
+    assert tx.amount_in_cents == -500 and card.balance_in_cents == 500
+    assert "on_event hook raised" in caplog.text
+
+
+@pytest.mark.parametrize("trust_env", [True, False])
+async def test_the_clients_own_session_takes_a_proxy_from_the_environment(
+    fake: FakeLeat, monkeypatch: pytest.MonkeyPatch, trust_env: bool
+) -> None:
+    # nothing listens at the base URL: only through the proxy (the fake, serving absolute-form
+    # requests as proxies do) can the request arrive
+    monkeypatch.setenv("HTTP_PROXY", fake.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    policy = la.RetryPolicy(max_attempts=1)
+    async with LeatClient(
+        TOKEN, base_url="http://127.0.0.1:9", trust_env=trust_env, retry=policy
+    ) as client:
+        if trust_env:
+            assert (await client.giftcard_transactions.list()).meta.total == 0
+        else:
+            with pytest.raises(la.LeatConnectionError):
+                await client.giftcard_transactions.list()
+    assert len(fake.requests) == (1 if trust_env else 0)
