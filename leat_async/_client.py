@@ -12,6 +12,7 @@ from ._dispatch import Dispatcher, Timeouts
 from ._events import Event, Stats
 from ._pacing import LocalRateState, RateState
 from ._retry import RetryPolicy
+from ._transport import EnvProxies
 from ._version import __version__
 from ._wire import check_base_url
 from .giftcard_transactions import GiftcardTransactions
@@ -59,8 +60,9 @@ class LeatClient(AsyncClosing):
     apart from an answer that never came. ``landing_horizon``: seconds after sending during
     which a create or reverse whose answer was lost may still land (``OutcomeUnknownError
     .deadline``; ``recover()`` waits that long before it answers ``None``). ``trust_env``: the
-    client's own session reads ``HTTP(S)_PROXY``, ``NO_PROXY`` and ``~/.netrc`` (aiohttp's
-    option of that name; off by default as in aiohttp); ignored for a borrowed ``session``.
+    client's own session goes through the proxy ``HTTP(S)_PROXY`` names, unless ``NO_PROXY``
+    excludes the host (off by default, as aiohttp's option of that name; ``~/.netrc`` is not
+    read: its credentials cannot go with the token); a borrowed ``session`` keeps its own.
     """
 
     def __init__(
@@ -91,7 +93,6 @@ class LeatClient(AsyncClosing):
             raise TypeError("landing_horizon must be a number of seconds")
         if not 0 <= landing_horizon < float("inf"):
             raise ValueError(f"landing_horizon must be >= 0 seconds, got {landing_horizon!r}")
-        self._trust_env = bool(trust_env)
         self._borrowed = session
         self._owned: aiohttp.ClientSession | None = None
         self._closed = False
@@ -114,6 +115,7 @@ class LeatClient(AsyncClosing):
             timeouts=Timeouts.of(timeout),
             landing_horizon=float(landing_horizon),
             on_event=on_event,
+            proxies=EnvProxies() if trust_env and session is None else None,
         )
         self.giftcard_transactions: GiftcardTransactions = GiftcardTransactions(
             self._dispatcher, prefetch=concurrency
@@ -128,7 +130,7 @@ class LeatClient(AsyncClosing):
             return self._borrowed
         if self._owned is None:
             connector = aiohttp.TCPConnector(limit=max(self._concurrency, 10))
-            self._owned = aiohttp.ClientSession(connector=connector, trust_env=self._trust_env)
+            self._owned = aiohttp.ClientSession(connector=connector)
         return self._owned
 
     @property

@@ -34,7 +34,7 @@ from ._events import Event, EventKind, Stats, emit
 from ._money import MoneyTasks
 from ._pacing import RateState
 from ._retry import RetryBudget, RetryPolicy, next_delay
-from ._transport import Outcome, Timeouts, exchange
+from ._transport import EnvProxies, Outcome, Timeouts, exchange
 from ._wire import Failure, Processed, Request, server_date
 
 if TYPE_CHECKING:
@@ -108,8 +108,10 @@ class Dispatcher:
         timeouts: Timeouts,
         landing_horizon: float,
         on_event: Callable[[Event], None] | None = None,
+        proxies: EnvProxies | None = None,
     ) -> None:
         self._session = session
+        self._proxies = proxies
         self._base = base_url
         self._headers = headers
         self._slots = asyncio.Semaphore(max_concurrency)
@@ -164,7 +166,7 @@ class Dispatcher:
             if not self._may_retry(request, outcome, pause, attempt):
                 raise self._final_error(call, outcome, attempt)
             if pause is not None:
-                if pause > call.left():
+                if pause + call.floor() > call.left():
                     raise self._final_error(call, outcome, attempt)
                 # the whole client waits exactly what the server asked (the state learns the
                 # server's window from it); this request adds its own jitter on top
@@ -173,7 +175,8 @@ class Dispatcher:
                 self._event("pause", request, attempt, delay=pause, cause=outcome.short())
                 delay = random.uniform(0, min(0.25, pause / 10))
             else:
-                backoff = next_delay(policy, retry=attempt, left=call.left())
+                # the next attempt needs its least time too: else its real error is lost
+                backoff = next_delay(policy, retry=attempt, left=call.left() - call.floor())
                 if backoff is None:
                     raise self._final_error(call, outcome, attempt)
                 delay = backoff
@@ -222,11 +225,23 @@ class Dispatcher:
             if call.left() < call.floor():
                 raise call.too_late("a free slot (max_concurrency)", attempt - 1)
             admitted = await self._admit(call, attempt)
+            if call.left() < call.floor():  # the admission took the time: send nothing late
+                await self._state.unsend(admitted)
+                raise call.too_late("the rate limit", attempt - 1)
             self._inflight += 1
             try:
                 outcome = await self._exchange(call, attempt)
             finally:
                 self._inflight -= 1
+            await self._paced(outcome, admitted)
+            return outcome
+        finally:
+            self._slots.release()
+
+    async def _paced(self, outcome: Outcome, admitted: float) -> None:
+        """Tell the rate state what came of a send. Whatever it does with that, the request's
+        own outcome is never lost to it (a custom state that raises is logged)."""
+        try:
             if outcome.failure is Failure.CONNECT:
                 await self._state.unsend(admitted)
             elif outcome.answer is not None:
@@ -235,9 +250,8 @@ class Dispatcher:
                 await self._state.on_answer(
                     outcome.answer.rate, sent_at=admitted, others=self._inflight
                 )
-            return outcome
-        finally:
-            self._slots.release()
+        except Exception:
+            log.exception("the rate state failed to take an answer; pacing goes on without it")
 
     async def _admit(self, call: _Call, attempt: int) -> float:
         """Wait until the rate state lets this attempt go; return its stamp (the state's clock).
@@ -268,13 +282,15 @@ class Dispatcher:
         self.stats.requests += 1
         started = time.perf_counter()
         call.may_have_left = True
+        url = request.url(self._base)
         outcome = await exchange(
             self._session(),
             request,
-            url=request.url(self._base),
+            url=url,
             body=call.body,
             headers=headers,
             timeout=call.timeouts.within(call.left()),
+            proxy=self._proxies.for_url(url) if self._proxies is not None else None,
         )
         if outcome.processed is Processed.NO:
             call.may_have_left = False  # refused or never sent: nothing is pending

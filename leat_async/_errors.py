@@ -29,6 +29,7 @@ attributes, and the token is never one of them.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -306,6 +307,8 @@ class OutcomeUnknownError(LeatError):
         attempts: int = 1,
     ) -> None:
         super().__init__(message, method=method, path=path, attempts=attempts)
+        #: this lost request, and no other (pickled with it): what ``recover()`` claims by
+        self.ticket: str = secrets.token_hex(8)
         self.operation: Operation = operation
         self.sent: dict[str, Any] = dict(sent)
         self.sent_at: datetime = sent_at

@@ -83,6 +83,16 @@ class SendLog:
             return False
         return True
 
+    def settle(self, now: float, inflight: int) -> None:
+        """Before an admission (as the Lua script does): forget sends older than ``LOG_KEEP``,
+        and, beyond the ``inflight`` requests the client still waits for, sends whose answer
+        never came (a timeout, a dropped connection, a cancelled read): they are done."""
+        log = self._log
+        while log and log[0] < now - LOG_KEEP:
+            log.popleft()
+        if len(self._flight) > inflight:
+            del self._flight[: len(self._flight) - inflight]
+
     def answered(self, sent_at: float, now: float) -> int:
         """The send at ``sent_at`` was answered: how many sends its count cannot include
         (every one made after it, and every earlier one still in flight)."""
@@ -234,6 +244,7 @@ class LocalRateState:
 
     def admit_sync(self, *, rate_limit: int | None, inflight: int) -> tuple[float, float]:
         now = self.clock()
+        self._sends.settle(now, inflight)
         wait = max(self._paused_until - now, self.budget.wait(now, inflight))
         if rate_limit is not None:
             if self._window is None or self._window.limit != rate_limit:

@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from ._clock import ServerClock
 from ._errors import OutcomeUnknownError
 from ._models import GiftcardTransaction
 from ._money import MoneyTasks
@@ -35,6 +36,8 @@ log = logging.getLogger("leat_async")
 
 #: Server and client clocks, and a second-resolution created_at, blur the send time this much.
 CLOCK_SLACK: Final = timedelta(seconds=5)
+#: How far the estimate of the server's clock may run behind it (``Date`` has whole seconds).
+CLOCK_LAG: Final = 2.0
 #: Seconds between searches while a lost request may still land: doubling up to the cap.
 FIRST_POLL: Final = 0.5
 MAX_POLL: Final = 8.0
@@ -73,8 +76,15 @@ _BUSY: Final = _Busy()
 
 class Recovery:
     def __init__(
-        self, *, claims: Claims, money: MoneyTasks, window: ListWindow, get: GetOne
+        self,
+        *,
+        claims: Claims,
+        money: MoneyTasks,
+        window: ListWindow,
+        get: GetOne,
+        clock: ServerClock,
     ) -> None:
+        self._clock = clock
         self._claims = claims
         self._money = money
         self._window = window
@@ -97,6 +107,12 @@ class Recovery:
             if isinstance(found, GiftcardTransaction):
                 return found
             if found is None and final:
+                if error.status is not None and 200 <= error.status < 300:
+                    # the server said it did it: "none was made" would be a lie
+                    log.warning(
+                        "recover: a %s answered %d is not found", error.operation, error.status
+                    )
+                    raise error
                 return None
             if not wait:
                 raise error  # still unknown: it may land later, or a look-alike is under way
@@ -120,10 +136,8 @@ class Recovery:
         self, error: OutcomeUnknownError, key: Key, margin: float, *, wait: bool
     ) -> GiftcardTransaction | _Busy | None:
         """One decision: the lost request's transaction, ``None``, or ``_BUSY`` (not waiting)."""
-        window = CreatedAt(
-            gte=(error.sent_at - CLOCK_SLACK).replace(microsecond=0),
-            lte=error.deadline + CLOCK_SLACK + timedelta(seconds=margin),
-        )
+        window = self._where(error, margin)
+        widened = False
         while True:
             busy = self._look_alikes(key)
             if busy:
@@ -139,7 +153,29 @@ class Recovery:
             rows = [tx async for tx in self._window(key[1], window)]
             if self._look_alikes(key):
                 continue  # one started while we searched: its answer decides first
-            return self._claim(rows, key, _owner(error))
+            found = self._claim(rows, key, _owner(error))
+            wider = self._where(error, margin)
+            if found is None and not widened and _reaches_further(wider, window):
+                # the search's own answer told the server's clock, and it lies elsewhere
+                window, widened = wider, True
+                continue
+            return found
+
+    def _where(self, error: OutcomeUnknownError, margin: float) -> CreatedAt:
+        """Where the lost request can have landed, in the server's ``created_at``.
+
+        Its send time and deadline are this machine's clock; the server's may differ. Once an
+        answer's ``Date`` has told the server's clock, the window moves with the difference
+        (the estimate runs up to a second or two behind the server: that much more on top).
+        """
+        server_now = self._clock.now()
+        skew = (server_now - datetime.now(UTC)).total_seconds() if server_now is not None else 0
+        earlier = timedelta(seconds=min(0.0, skew))
+        later = timedelta(seconds=max(0.0, skew + CLOCK_LAG) + margin)
+        return CreatedAt(
+            gte=(error.sent_at + earlier - CLOCK_SLACK).replace(microsecond=0),
+            lte=error.deadline + later + CLOCK_SLACK,
+        )
 
     def _look_alikes(self, key: Key) -> list[asyncio.Task[Any]]:
         """Creates with the same card, shop and amount, and reverses, still under way."""
@@ -174,7 +210,16 @@ class Recovery:
         return self._claims.claim(free[0], owner)
 
 
+def _reaches_further(wider: CreatedAt, window: CreatedAt) -> bool:
+    """The new window covers a whole second or more that the old one did not."""
+    second = timedelta(seconds=1)
+    low, high, was_low, was_high = wider.gte, wider.lte, window.gte, window.lte
+    if low is None or high is None or was_low is None or was_high is None:
+        return False
+    return low <= was_low - second or high >= was_high + second
+
+
 def _owner(error: OutcomeUnknownError) -> str:
-    """Who claims for a lost request: the same error (even unpickled elsewhere) is one owner."""
-    sent = sorted(error.sent.items())
-    return f"{error.operation} {error.path} {error.sent_at.isoformat()} {sent}"
+    """Who claims for a lost request: the same error (even unpickled elsewhere) is one owner,
+    and two identical requests lost at the same instant are two."""
+    return f"lost {error.ticket}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -18,10 +19,40 @@ from yarl import URL
 
 from ._wire import Answer, Failure, Processed, Request, classify, processed
 
-__all__ = ["DEFAULT_CONNECT", "Outcome", "Timeouts", "exchange"]
+__all__ = ["DEFAULT_CONNECT", "EnvProxies", "Outcome", "Timeouts", "exchange"]
 
 #: Connect timeout when none is given: at most this, and at most half an attempt's timeout.
 DEFAULT_CONNECT = 10.0
+#: An attempt's timeout when an ``aiohttp.ClientTimeout`` gives no total.
+DEFAULT_TOTAL = 30.0
+
+
+def _seconds(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"timeout must be a number of seconds, got {type(value).__name__}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class EnvProxies:
+    """The proxies the environment names (``HTTP(S)_PROXY``, ``NO_PROXY``), read once.
+
+    What ``LeatClient(trust_env=True)`` uses for its own session, instead of aiohttp's
+    ``trust_env``: that one also reads ``~/.netrc``, whose credentials cannot go with a bearer
+    token (aiohttp refuses the request), and looks proxies up in a thread on every request.
+    """
+
+    def __init__(self) -> None:
+        self._proxies = urllib.request.getproxies_environment()
+
+    def for_url(self, url: URL) -> str | None:
+        proxy = self._proxies.get(url.scheme)
+        # the environment's NO_PROXY only (proxy_bypass may ask the system's settings)
+        bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+        if proxy is None or bypass(url.host or ""):
+            return None
+        return proxy
 
 
 @attrs.frozen
@@ -36,15 +67,15 @@ class Timeouts:
     def of(cls, value: float | aiohttp.ClientTimeout) -> Timeouts:
         """From a number of seconds or an ``aiohttp.ClientTimeout``; ``ValueError`` if bad."""
         if isinstance(value, aiohttp.ClientTimeout):
-            parts = [t for t in (value.connect, value.sock_connect, value.sock_read) if t]
-            total = value.total or (sum(parts) if parts else 300.0)
+            given = (value.total, value.connect, value.sock_connect, value.sock_read)
+            for seconds in given:
+                if seconds is not None:
+                    _seconds(seconds)
+            # no total of its own: the default attempt, and never less than its parts
+            total = value.total or max(DEFAULT_TOTAL, *(t for t in given if t))
             connect = value.connect or value.sock_connect or min(DEFAULT_CONNECT, total / 2)
             return cls(float(total), float(connect), value.sock_read)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypeError(f"timeout must be a number of seconds, got {type(value).__name__}")
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(f"timeout must be a positive number of seconds, got {value!r}")
-        return cls(float(value), min(DEFAULT_CONNECT, value / 2))
+        return cls(_seconds(value), min(DEFAULT_CONNECT, value / 2))
 
     def within(self, left: float) -> aiohttp.ClientTimeout:
         """aiohttp's timeout for an attempt that may take ``left`` seconds at most.
@@ -105,18 +136,21 @@ class Outcome:
 class _OneSend:
     """aiohttp resends a GET by itself when a reused connection drops: not behind our back.
 
-    Our retry policy decides (and counts) every resend; a hidden one would escape the cap.
+    Our retry policy decides (and counts) every resend; a hidden one would escape the cap. It
+    is the outermost middleware, so a borrowed session's own middlewares (a token refresh that
+    retries) still work inside it. ``entered`` tells whether the request got as far as being
+    sent: aiohttp's total timer runs from before its proxy and netrc look-ups.
     """
 
     def __init__(self) -> None:
-        self.sent = False
+        self.entered = False
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
-        if self.sent:
+        if self.entered:
             raise aiohttp.ServerDisconnectedError("connection lost; not resent by aiohttp")
-        self.sent = True
+        self.entered = True
         return await handler(request)
 
 
@@ -128,10 +162,12 @@ async def exchange(
     body: bytes | None,
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
+    proxy: str | None = None,
 ) -> Outcome:
     """Send once; the answer classified, or how the attempt failed."""
-    # a borrowed session's own middlewares stay in force; ours refuses aiohttp's resends
-    middlewares = (*getattr(session, "_middlewares", ()), _OneSend())
+    # a borrowed session's own middlewares stay in force, inside ours
+    once = _OneSend()
+    middlewares = (once, *getattr(session, "_middlewares", ()))
     sent_at = datetime.now(UTC)
     try:
         async with session.request(
@@ -141,6 +177,8 @@ async def exchange(
             headers=headers,
             timeout=timeout,
             allow_redirects=False,
+            raise_for_status=False,  # a borrowed session's own setting must not hide answers
+            proxy=proxy,
             middlewares=middlewares,
         ) as resp:
             raw = await resp.read()
@@ -151,6 +189,9 @@ async def exchange(
     except aiohttp.ClientConnectorError as exc:  # DNS, refused: nothing was sent
         return Outcome(failure=Failure.CONNECT, cause=_describe(exc), sent_at=sent_at)
     except TimeoutError:
+        if not once.entered:  # timed out in aiohttp's look-ups, before any connection
+            cause = f"not sent within {timeout.total:g} s"
+            return Outcome(failure=Failure.CONNECT, cause=cause, sent_at=sent_at)
         cause = f"no answer within {timeout.total:g} s"
         return Outcome(failure=Failure.TIMEOUT, cause=cause, sent_at=sent_at)
     except (aiohttp.ClientError, OSError) as exc:

@@ -234,14 +234,20 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+#: Header numbers beyond this are not believed (a rate limit, a count, an epoch time): they
+#: could only overflow the arithmetic that uses them.
+_HEADER_INT_MAX = 2**40
+
+
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
     value = headers.get(name)
-    if value is None:
+    if value is None or len(value) > 20:
         return None
     try:
-        return int(value.strip())
+        number = int(value.strip())
     except ValueError:
         return None
+    return number if -_HEADER_INT_MAX <= number <= _HEADER_INT_MAX else None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -254,11 +260,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - now).total_seconds())
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - now).total_seconds())
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
@@ -270,7 +276,7 @@ def server_date(value: str | None) -> datetime | None:
         return None
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 

@@ -53,7 +53,11 @@ class GiftcardTransactions:
         self._prefetch = prefetch
         self._claims = Claims()
         self._recovery = Recovery(
-            claims=self._claims, money=dispatcher.money, window=self._latest, get=self.get
+            claims=self._claims,
+            money=dispatcher.money,
+            window=self._latest,
+            get=self.get,
+            clock=dispatcher.server_clock,
         )
 
     async def get(self, uuid: str, *, timeout: float | None = None) -> GiftcardTransaction:

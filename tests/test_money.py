@@ -16,13 +16,14 @@ import pickle
 import socket
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 import leat_async as la
 from leat_async import LeatClient, RateInfo, RetryPolicy
+from leat_async._pacing import SendLog
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import FAST_RETRY, TOKEN, charge, posts
@@ -447,3 +448,124 @@ async def test_aiohttp_never_resends_behind_our_back(fake: FakeLeat) -> None:
         await client.giftcard_transactions.list()
     assert client.stats.requests == len(fake.requests) == 3
     assert client.stats.retries == 1
+
+
+# -- found in review -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "9" * 400},
+        {"X-RateLimit-Reset": "9" * 400},
+        {"Date": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"},
+        {"Retry-After": "Mon, 01 Jan 99999999999999999999 00:00:00 GMT"},
+    ],
+)
+async def test_absurd_headers_never_lose_a_charge(
+    client: LeatClient, fake: FakeLeat, card: Any, shop: Any, headers: dict[str, str]
+) -> None:
+    fake.add_fault(Fault(method="POST", when="after", headers=headers))
+    tx = await charge(client, card, shop)
+    assert tx.uuid == fake.transactions[0].uuid
+
+
+async def test_recover_finds_a_charge_on_a_server_whose_clock_is_behind(
+    card: Any, shop: Any
+) -> None:
+    behind = timedelta(seconds=-8)
+    async with FakeLeat(token=TOKEN, clock=lambda: datetime.now(UTC) + behind) as fake:
+        card = fake.add_card(balance_in_cents=10_000)
+        shop = fake.add_shop()
+        fake.add_fault(Fault(method="POST", when="after", drop=True))
+        async with LeatClient(TOKEN, base_url=fake.url, landing_horizon=1.0) as client:
+            with pytest.raises(la.OutcomeUnknownError) as info:
+                await charge(client, card, shop)  # the client has seen no Date yet
+            found = await client.giftcard_transactions.recover(info.value, margin=0.5)
+    assert found is not None and found.uuid == fake.transactions[0].uuid
+
+
+async def test_a_2xx_whose_transaction_is_not_found_is_never_called_none(
+    fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    # a 200 the client cannot read says the server did it; not finding it must not become
+    # "none was made", or the app charges again
+    fake.add_fault(Fault(method="POST", status=200, body="<html>ok</html>"))
+    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.2, landing_horizon=0) as client:
+        with pytest.raises(la.OutcomeUnknownError) as info:
+            await charge(client, card, shop)
+        assert info.value.status == 200
+        with pytest.raises(la.OutcomeUnknownError):
+            await client.giftcard_transactions.recover(info.value, margin=0)
+
+
+def test_two_lost_requests_are_two_owners_even_at_the_same_instant() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    made = [
+        la.OutcomeUnknownError(
+            "lost",
+            operation="create",
+            method="POST",
+            path="/giftcard-transactions",
+            sent={"amount_in_cents": -500},
+            sent_at=when,
+            deadline=when,
+        )
+        for _ in range(2)
+    ]
+    assert made[0].ticket != made[1].ticket
+    assert pickle.loads(pickle.dumps(made[0])).ticket == made[0].ticket  # noqa: S301
+
+
+async def test_a_borrowed_sessions_own_settings_do_not_hide_answers(
+    fake: FakeLeat, shop: Any
+) -> None:
+    import aiohttp
+
+    poor = fake.add_card(balance_in_cents=100)
+    calls = 0
+
+    async def refresh_once_on_401(
+        request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        nonlocal calls
+        calls += 1
+        response = await handler(request)
+        if response.status == 401:  # a token refresh that tries again
+            response.release()
+            return await handler(request)
+        return response
+
+    fake.add_fault(Fault(method="POST", status=401, body={"message": "Unauthenticated."}))
+    async with (
+        aiohttp.ClientSession(raise_for_status=True, middlewares=(refresh_once_on_401,)) as s,
+        LeatClient(TOKEN, base_url=fake.url, session=s) as client,
+    ):
+        tx = await charge(client, fake.add_card(balance_in_cents=1000), shop)
+        with pytest.raises(la.InsufficientBalanceError):
+            await charge(client, poor, shop)
+    assert tx.uuid == fake.transactions[0].uuid and calls == 2
+
+
+async def test_no_create_is_sent_once_the_deadline_is_spent(
+    fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    def slow_hook(event: la.Event) -> None:
+        if event.kind == "request" and event.method == "POST":
+            time.sleep(0.6)  # a slow synchronous hook eats the whole deadline
+
+    policy = RetryPolicy(deadline=0.5)
+    async with LeatClient(TOKEN, base_url=fake.url, on_event=slow_hook, retry=policy) as client:
+        await client.giftcard_transactions.list()
+        with pytest.raises(la.LeatTimeoutError, match="nothing was sent"):
+            await charge(client, card, shop)
+    assert posts(fake) == 0
+
+
+def test_sends_whose_answer_never_came_are_forgotten() -> None:
+    sends = SendLog()
+    for n in range(2000):  # each times out: no answer ever comes back for it
+        sends.settle(n * 0.01, inflight=1)
+        sends.add(n * 0.01)
+    # the one answer that does come counts the other requests in flight: one, not 1,999
+    assert sends.answered(1999 * 0.01, now=20.0) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,10 +72,14 @@ async def test_a_hook_that_raises_never_breaks_a_charge(
 
 @pytest.mark.parametrize("trust_env", [True, False])
 async def test_the_clients_own_session_takes_a_proxy_from_the_environment(
-    fake: FakeLeat, monkeypatch: pytest.MonkeyPatch, trust_env: bool
+    fake: FakeLeat, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, trust_env: bool
 ) -> None:
     # nothing listens at the base URL: only through the proxy (the fake, serving absolute-form
-    # requests as proxies do) can the request arrive
+    # requests as proxies do) can the request arrive; a netrc's credentials are not mixed in
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
     monkeypatch.setenv("HTTP_PROXY", fake.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
