@@ -12,7 +12,7 @@ from ._dispatch import Dispatcher, Timeouts
 from ._events import Event, Stats
 from ._pacing import LocalRateState, RateState
 from ._retry import RetryPolicy
-from ._transport import EnvProxies
+from ._transport import DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
 from ._wire import check_base_url
 from .giftcard_transactions import GiftcardTransactions
@@ -21,7 +21,7 @@ from .giftcards import GiftcardPrograms, Giftcards
 __all__ = ["DEFAULT_BASE_URL", "LeatClient"]
 
 DEFAULT_BASE_URL = "https://api.piggy.eu"
-DEFAULT_TIMEOUT = 30.0
+DEFAULT_TIMEOUT = DEFAULT_TOTAL
 #: Seconds after sending during which a lost create or reverse may still land (PHP keeps
 #: running after a disconnect; proxies allow about a minute).
 DEFAULT_LANDING_HORIZON = 60.0

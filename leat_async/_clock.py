@@ -21,7 +21,12 @@ from datetime import UTC, datetime, timedelta
 
 from ._wire import server_date
 
-__all__ = ["ServerClock"]
+__all__ = ["LAG", "ServerClock"]
+
+#: Seconds the estimate may run behind the server's clock in the normal course: ``Date`` has
+#: whole seconds, and an answer takes a moment to arrive. Anything further means the estimate
+#: went stale (a machine that slept, a server clock that jumped).
+LAG = 2.0
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 

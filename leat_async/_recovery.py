@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from ._clock import ServerClock
+from ._clock import LAG, ServerClock
 from ._errors import OutcomeUnknownError
 from ._models import GiftcardTransaction
 from ._money import MoneyTasks
@@ -36,8 +36,6 @@ log = logging.getLogger("leat_async")
 
 #: Server and client clocks, and a second-resolution created_at, blur the send time this much.
 CLOCK_SLACK: Final = timedelta(seconds=5)
-#: How far the estimate of the server's clock may run behind it (``Date`` has whole seconds).
-CLOCK_LAG: Final = 2.0
 #: Seconds between searches while a lost request may still land: doubling up to the cap.
 FIRST_POLL: Final = 0.5
 MAX_POLL: Final = 8.0
@@ -171,7 +169,7 @@ class Recovery:
         server_now = self._clock.now()
         skew = (server_now - datetime.now(UTC)).total_seconds() if server_now is not None else 0
         earlier = timedelta(seconds=min(0.0, skew))
-        later = timedelta(seconds=max(0.0, skew + CLOCK_LAG) + margin)
+        later = timedelta(seconds=max(0.0, skew + LAG) + margin)
         return CreatedAt(
             gte=(error.sent_at + earlier - CLOCK_SLACK).replace(microsecond=0),
             lte=error.deadline + later + CLOCK_SLACK,

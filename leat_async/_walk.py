@@ -15,6 +15,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
+from ._clock import LAG
 from ._closing import AsyncClosing
 from ._models import Page
 from ._params import CreatedAt
@@ -32,8 +33,8 @@ T = TypeVar("T")
 
 
 #: How far behind the server's ``Date`` a snapshot taken from the client's estimate of the
-#: server's clock may be before the walk takes a new one (normally it lags by about a second).
-CLOCK_LAG = timedelta(seconds=3)
+#: server's clock may be before the walk takes a new one: the normal lag, and a second more.
+CLOCK_LAG = timedelta(seconds=LAG + 1)
 
 
 class PageIterator(AsyncClosing, Generic[T]):

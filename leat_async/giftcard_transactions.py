@@ -7,7 +7,7 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ._convert import structure
+from ._convert import data_parser, structure
 from ._errors import OutcomeUnknownError
 from ._models import GiftcardTransaction, Page
 from ._pagination import Listing, Pager, Sort, check_walk
@@ -34,8 +34,7 @@ _PATH = "/giftcard-transactions"
 RECOVERY_MARGIN = 2.0
 
 
-def _one(doc: Any) -> GiftcardTransaction:
-    return structure(doc["data"], GiftcardTransaction)
+_one = data_parser(GiftcardTransaction)
 
 
 def _page(doc: Any) -> Page[GiftcardTransaction]:
