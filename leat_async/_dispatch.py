@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import attrs
 from yarl import URL
@@ -133,12 +133,13 @@ class Dispatcher:
         return self._timeouts if timeout is None else Timeouts.of(timeout)
 
     async def send(
-        self, request: Request, parse: Callable[[Any], T], *, timeout: float | None = None
+        self, request: Request, parse: Callable[[bytes], T], *, timeout: float | None = None
     ) -> Reply[T]:
-        """Send ``request`` under every gate; retry as the policy allows; parse the data.
+        """Send ``request`` under every gate; retry as the policy allows; parse the answer.
 
-        ``timeout``: seconds per attempt for this call. Arguments that cannot be sent raise
-        ``ValueError`` before anything is counted or sent.
+        ``parse``: a 2xx answer's body to the value (an exception from it means the answer is
+        not what the API documents). ``timeout``: seconds per attempt for this call. Arguments
+        that cannot be sent raise ``ValueError`` before anything is counted or sent.
         """
         body = request.encoded_body()
         call = _Call(
@@ -152,7 +153,7 @@ class Dispatcher:
             return await self._run(call, parse)
         return await self.money.run(request, self._run(call, parse), lambda: call.may_have_left)
 
-    async def _run(self, call: _Call, parse: Callable[[Any], T]) -> Reply[T]:
+    async def _run(self, call: _Call, parse: Callable[[bytes], T]) -> Reply[T]:
         request, policy = call.request, self._policy
         self._budget.on_request()
         attempt = 0
@@ -340,12 +341,12 @@ class Dispatcher:
     # -- results and errors ----------------------------------------------------------------
 
     def _parsed(
-        self, call: _Call, outcome: Outcome, parse: Callable[[Any], T], attempts: int
+        self, call: _Call, outcome: Outcome, parse: Callable[[bytes], T], attempts: int
     ) -> Reply[T]:
         answer = outcome.answer
         assert answer is not None
         try:
-            value = parse(answer.data)
+            value = parse(answer.body)
         except Exception as exc:  # whatever the answer held: ours to explain, never to leak
             cause = f"HTTP {answer.status} answer is not what the API documents: {exc}"
             if not call.request.idempotent:
@@ -353,6 +354,7 @@ class Dispatcher:
             raise LeatAPIError(
                 cause,
                 status=answer.status,
+                headers=answer.headers,
                 method=call.request.method,
                 path=call.request.path,
                 attempts=attempts,

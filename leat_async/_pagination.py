@@ -39,7 +39,7 @@ class Listing(Generic[T]):
     - ``name``, ``parameters``: name the listing and its filters in a :class:`Position`;
     - ``request(page, bound)``: the request for page ``page``, within the ``created_at`` range
       ``bound`` (``None``: no range; always ``None`` for listings without ``created_at``);
-    - ``parse(document)``: an answer's JSON document as a ``Page[T]`` (``ValueError`` if wrong);
+    - ``parse(body)``: a 2xx answer's body as a ``Page[T]`` (``ValueError`` if it is not one);
     - ``key(item)``: what tells two items apart (for de-duplication and positions);
     - ``created_at(item)``: when an item was created, for listings filtered by ``created_at``:
       their walks are snapshots. ``None``: no such filter, and the walk is not bounded;
@@ -50,7 +50,7 @@ class Listing(Generic[T]):
     parameters: tuple[tuple[str, str], ...]
     per_page: int
     request: Callable[[int, CreatedAt | None], Request]
-    parse: Callable[[Any], Page[T]]
+    parse: Callable[[bytes], Page[T]]
     key: Callable[[T], Key]
     created_at: Callable[[T], datetime] | None = None
     range: CreatedAt | None = None

@@ -6,12 +6,14 @@ Everything here is a plain function of ``(status, headers, body)`` so it is test
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import json
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -36,6 +38,7 @@ __all__ = [
     "pause_asked",
     "processed",
     "server_date",
+    "snippet",
 ]
 
 API_PREFIX = "/api/v3/oauth/clients"
@@ -155,12 +158,17 @@ class Request:
 
     def url(self, base: URL) -> URL:
         # yarl percent-encodes '+' in query values as %2B; the server reads a bare '+' as a space.
-        url = base.with_path(base.path.rstrip("/") + API_PREFIX + self.path, encoded=False)
-        return url.with_query(list(self.query)) if self.query else url
+        url = _endpoint(base, self.path)
+        return url.with_query(self.query) if self.query else url
 
     def encoded_body(self) -> bytes | None:
         """The JSON body; ``ValueError`` (before anything is sent) when it cannot be encoded."""
         return None if self.body is None else encode_json(self.body)
+
+
+@functools.lru_cache(maxsize=256)
+def _endpoint(base: URL, path: str) -> URL:
+    return base.with_path(base.path.rstrip("/") + API_PREFIX + path, encoded=False)
 
 
 @attrs.frozen
@@ -180,11 +188,12 @@ class RateInfo:
 
 @attrs.frozen
 class Answer:
-    """A classified answer: either ``data`` (the parsed JSON document) or ``error``."""
+    """A classified answer: an error, or (2xx) its ``body`` for the caller's parser to read."""
 
     status: int
-    data: Any = None
+    body: bytes = b""
     error: LeatAPIError | None = None
+    headers: Mapping[str, str] = attrs.field(default=MappingProxyType({}), repr=False)
     rate: RateInfo = RateInfo()
     leat_body: bool = False  # a Leat error document: a message *and* a numeric code
 
@@ -327,28 +336,16 @@ def classify(
     now: datetime,
     attempts: int = 1,
 ) -> Answer:
-    """Turn one HTTP answer into data or a typed error."""
+    """Turn one HTTP answer into a body to parse (2xx) or a typed error."""
+    rate = parse_rate_info(headers, now)
+    if 200 <= status < 300:  # what the body holds is for the caller's parser to say
+        return Answer(status, body=body, rate=rate, headers=headers)
     where: dict[str, Any] = {
         "method": request.method,
         "path": request.path,
         "attempts": attempts,
         "headers": headers,
     }
-    rate = parse_rate_info(headers, now)
-    if 200 <= status < 300:
-        try:
-            doc = parse_json(body)
-        except ValueError as exc:
-            err = LeatAPIError(
-                f"HTTP {status} answer is not JSON ({exc}; {_snippet(body)})",
-                status=status,
-                **where,
-            )
-            return Answer(status, error=err, rate=rate)
-        if not isinstance(doc, dict) or "data" not in doc:
-            err = LeatAPIError(f"HTTP {status} answer has no 'data' member", status=status, **where)
-            return Answer(status, error=err, rate=rate)
-        return Answer(status, data=doc, rate=rate)
     doc = leat_error_body(body)
     code = doc.get("code") if doc is not None else None
     if type(code) is not int:
@@ -361,7 +358,7 @@ def classify(
             status
         ]
     else:
-        message = f"HTTP {status} without a Leat error body ({_snippet(body)})"
+        message = f"HTTP {status} without a Leat error body ({snippet(body)})"
     errors = _errors_field(doc.get("errors")) if doc is not None else None
     if cls is RateLimitedError:
         if rate.retry_after is None and rate.reset_in is not None:
@@ -374,7 +371,8 @@ def classify(
     return Answer(status, error=error, rate=rate, leat_body=code is not None)
 
 
-def _snippet(body: bytes, limit: int = 60) -> str:
+def snippet(body: bytes, limit: int = 60) -> str:
+    """The start of a body, quoted, for error messages."""
     if not body:
         return "empty body"
     text = body[:limit].decode("utf-8", "replace").replace("\n", " ").strip()

@@ -7,9 +7,9 @@ from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ._convert import data_parser, structure
+from ._convert import transaction_page, transaction_parser
 from ._errors import OutcomeUnknownError
-from ._models import GiftcardTransaction, Page
+from ._models import GiftcardTransaction
 from ._pagination import Listing, Pager, Sort, check_walk
 from ._params import (
     CreatedAt,
@@ -34,11 +34,8 @@ _PATH = "/giftcard-transactions"
 RECOVERY_MARGIN = 2.0
 
 
-_one = data_parser(GiftcardTransaction)
-
-
-def _page(doc: Any) -> Page[GiftcardTransaction]:
-    return structure(doc, Page[GiftcardTransaction])
+_one = transaction_parser
+_page = transaction_page
 
 
 class GiftcardTransactions:
@@ -94,10 +91,10 @@ class GiftcardTransactions:
         request = Request("POST", f"{_PATH}/{uuid}/reverse", operation="reverse", subject=uuid)
         return (await self._dispatch.send(request, self._made, timeout=timeout)).value
 
-    def _made(self, doc: Any) -> GiftcardTransaction:
+    def _made(self, body: bytes) -> GiftcardTransaction:
         """A transaction this client made: claimed as its answer is read (in the request's
         own task, so even a create whose caller was cancelled claims what it made)."""
-        return self._claims.claim(_one(doc))
+        return self._claims.claim(_one(body))
 
     def list(
         self,
@@ -136,8 +133,12 @@ class GiftcardTransactions:
         check_walk(page=page, prefetch=prefetch, resume=resume, snapshot=snapshot)
         base = query_pairs([("perPage", per_page), *filters, ("sort", check_sort(sort))])
 
+        ranged: list[Any] = [None, ()]  # the last bound and its query: a walk keeps one
+
         def request(number: int, bound: CreatedAt | None) -> Request:
-            query = (*base, ("page", str(number)), *(bound.query() if bound else ()))
+            if bound is not ranged[0]:
+                ranged[:] = bound, tuple(bound.query()) if bound else ()
+            query = (*base, ("page", str(number)), *ranged[1])
             return Request("GET", _PATH, query=query, operation="list")
 
         listing = Listing(

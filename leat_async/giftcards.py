@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from ._convert import data_parser, structure
+from ._convert import data_parser, document, structure
 from ._giftcard_models import Giftcard, GiftcardProgram
 from ._models import Page, PageMeta
 from ._pagination import Listing, Pager, check_walk
@@ -35,7 +35,8 @@ class _CardsMeta:
     total: int
 
 
-def _cards_page(doc: Any) -> Page[Giftcard]:
+def _cards_page(body: bytes) -> Page[Giftcard]:
+    doc = document(body)
     meta = structure(doc["meta"], _CardsMeta)
     cards = structure(doc["data"], list[Giftcard])
     return Page(

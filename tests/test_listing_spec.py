@@ -60,7 +60,8 @@ async def cards() -> AsyncIterator[tuple[CardServer, str]]:
         await runner.cleanup()
 
 
-def card_page(doc: Any) -> Page[Card]:
+def card_page(body: bytes) -> Page[Card]:
+    doc = json.loads(body)
     meta = doc["meta"]
     return Page(
         data=[Card(uuid=c["uuid"], hash=c["hash"]) for c in doc["data"]],

@@ -193,10 +193,12 @@ async def test_the_deadline_bounds_the_wait_for_a_slot(
 
 @pytest.fixture(params=["orjson", "stdlib"])
 def json_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run with the parser of the ``fast`` extra, and with the standard library's (no extra)."""
+    """Run with the C parsers (orjson, msgspec), and with the standard library's alone (PyPy)."""
     if request.param == "stdlib":
-        from leat_async import _wire
+        from leat_async import _convert, _wire, giftcard_transactions
 
+        monkeypatch.setattr(giftcard_transactions, "_one", _convert._one_from_document)
+        monkeypatch.setattr(giftcard_transactions, "_page", _convert._page_from_document)
         monkeypatch.setattr(_wire, "_loads", json.loads)
         monkeypatch.setattr(
             _wire,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 from yarl import URL
 
 import leat_async as la
+from leat_async._convert import data_parser, transaction_page, transaction_parser
 from leat_async._wire import Request, check_base_url, classify, parse_rate_info, parse_retry_after
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -74,10 +76,18 @@ def test_html_proxy_page_becomes_a_clear_api_error() -> None:
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b'{"meta": []}', b""])
-def test_200_without_data_is_an_api_error(body: bytes) -> None:
-    err = answer(200, body)
-    assert type(err) is la.LeatAPIError
-    assert err.status == 200
+@pytest.mark.parametrize(
+    "parse",
+    [transaction_page, transaction_parser, data_parser(la.Giftcard)],
+    ids=["page", "transaction", "giftcard"],
+)
+def test_a_200_without_data_is_refused_by_every_parser(
+    body: bytes, parse: Callable[[bytes], object]
+) -> None:
+    answered = classify(200, {}, body, request=GET, now=NOW)
+    assert answered.error is None and answered.body == body  # the parser's to judge
+    with pytest.raises(ValueError, match=r"not JSON|no 'data' member"):
+        parse(body)
 
 
 def test_401_without_code() -> None:
