@@ -61,14 +61,16 @@ class Goal:
     value: float
     target: float
     unit: str = "x"
+    at_most: bool = False  # the value must stay at or below the target (a cost, not a speed)
 
     @property
     def met(self) -> bool:
-        return self.value >= self.target
+        return self.value <= self.target if self.at_most else self.value >= self.target
 
     def row(self) -> list[str]:
         shown = f"{self.value:.1f} %" if self.unit == "%" else fmt_ratio(self.value)
-        target = f">= {self.target:.0f} %" if self.unit == "%" else f">= {self.target:g}x"
+        sign = "<=" if self.at_most else ">="
+        target = f"{sign} {self.target:.0f} %" if self.unit == "%" else f"{sign} {self.target:g}x"
         return [self.scenario, self.what, shown, target, "met" if self.met else "MISSED"]
 
 

@@ -100,14 +100,15 @@ class LeatClient(AsyncClosing):
         self._rate_state = rate_state if rate_state is not None else LocalRateState()
         # a shared state keys its data by this: the token and URL, never the token itself
         self._rate_state.bind(hashlib.sha256(f"{token}\n{self._base_url}".encode()).hexdigest())
+        self._headers = {
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/json",
+            "User-Agent": f"leat-async/{__version__}",
+        }
         self._dispatcher = Dispatcher(
             session=self._session,
             base_url=self._base_url,
-            headers={
-                "Authorization": f"Bearer {token}",
-                "Accept": "application/json",
-                "User-Agent": f"leat-async/{__version__}",
-            },
+            headers=self._headers,
             max_concurrency=concurrency,
             rate_limit=self._rate_limit,
             rate_state=self._rate_state,
@@ -130,7 +131,8 @@ class LeatClient(AsyncClosing):
             return self._borrowed
         if self._owned is None:
             connector = aiohttp.TCPConnector(limit=max(self._concurrency, 10))
-            self._owned = aiohttp.ClientSession(connector=connector)
+            # our headers as the session's own: not merged into every request again
+            self._owned = aiohttp.ClientSession(connector=connector, headers=self._headers)
         return self._owned
 
     @property

@@ -114,6 +114,8 @@ class Dispatcher:
         self._proxies = proxies
         self._base = base_url
         self._headers = headers
+        self._headed: aiohttp.ClientSession | None = None  # the session _extra was worked out for
+        self._extra: Mapping[str, str] = headers
         self._slots = asyncio.Semaphore(max_concurrency)
         self._rate_limit = rate_limit
         self._state = rate_state
@@ -279,13 +281,16 @@ class Dispatcher:
 
     async def _exchange(self, call: _Call, attempt: int) -> Outcome:
         request = call.request
-        headers = self._headers if call.body is None else {**self._headers, **_JSON}
+        session = self._session()
+        headers = self._own_headers(session)
+        if call.body is not None:
+            headers = {**headers, **_JSON}
         self.stats.requests += 1
         started = time.perf_counter()
         call.may_have_left = True
         url = request.url(self._base)
         outcome = await exchange(
-            self._session(),
+            session,
             request,
             url=url,
             body=call.body,
@@ -293,12 +298,22 @@ class Dispatcher:
             timeout=call.timeouts.within(call.left()),
             proxy=self._proxies.for_url(url) if self._proxies is not None else None,
         )
-        if outcome.processed is Processed.NO:
+        answer = outcome.answer
+        if (answer is None or answer.error is not None) and outcome.processed is Processed.NO:
             call.may_have_left = False  # refused or never sent: nothing is pending
         if outcome.date_header is not None:
             self.server_clock.observe(outcome.date_header)
         self._answered(request, attempt, outcome, time.perf_counter() - started)
         return outcome
+
+    def _own_headers(self, session: aiohttp.ClientSession) -> Mapping[str, str]:
+        """Our headers that ``session`` does not already send by itself (the client's own
+        session has them all; a borrowed one usually none)."""
+        if session is not self._headed:
+            defaults = session.headers
+            carried = all(defaults.get(name) == value for name, value in self._headers.items())
+            self._headed, self._extra = session, {} if carried else self._headers
+        return self._extra
 
     def _answered(self, request: Request, attempt: int, outcome: Outcome, elapsed: float) -> None:
         """One DEBUG line and one ``response`` event per attempt (never the token)."""

@@ -75,13 +75,19 @@ class SendLog:
 
     def forget(self, at: float) -> bool:
         """A send that never happened; ``True`` when it was here."""
-        with contextlib.suppress(ValueError):
-            self._flight.remove(at)
+        self._land(at)
         try:
             self._log.remove(at)
         except ValueError:
             return False
         return True
+
+    def _land(self, at: float) -> None:
+        """The send at ``at`` is no longer in flight."""
+        try:  # noqa: SIM105 - runs per answer: a plain try costs less than contextlib.suppress
+            self._flight.remove(at)
+        except ValueError:
+            pass
 
     def settle(self, now: float, inflight: int) -> None:
         """Before an admission (as the Lua script does): forget sends older than ``LOG_KEEP``,
@@ -96,8 +102,7 @@ class SendLog:
     def answered(self, sent_at: float, now: float) -> int:
         """The send at ``sent_at`` was answered: how many sends its count cannot include
         (every one made after it, and every earlier one still in flight)."""
-        with contextlib.suppress(ValueError):
-            self._flight.remove(sent_at)
+        self._land(sent_at)
         log = self._log
         while log and log[0] < now - LOG_KEEP:
             log.popleft()

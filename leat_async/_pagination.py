@@ -8,7 +8,7 @@ listing", for what a walk guarantees.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Set
+from collections.abc import Callable, Coroutine, Generator, Set
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
@@ -167,6 +167,6 @@ class Pager(Generic[T]):
             bound = bounded(listing.range, self._snapshot)
         return (await self._fetch(self._start, bound)).value
 
-    def _fetch(self, number: int, bound: CreatedAt | None) -> Awaitable[Reply[Page[T]]]:
+    def _fetch(self, number: int, bound: CreatedAt | None) -> Coroutine[Any, Any, Reply[Page[T]]]:
         listing = self._listing
         return self._dispatch.send(listing.request(number, bound), listing.parse)

@@ -197,10 +197,11 @@ class PageIterator(AsyncClosing, Generic[T]):
         if self._last_page is None:
             return
         window = self._pager._prefetch + 1
+        loop = asyncio.get_running_loop()
         while len(self._tasks) < window and self._next <= self._last_page:
             number = self._next
             self._next += 1
-            task = asyncio.ensure_future(self._pager._fetch(number, self._bound))
+            task = loop.create_task(self._pager._fetch(number, self._bound))
             self._tasks.append((number, task))
 
     def _hand_out(self, number: int, page: Page[T]) -> Page[T]:

@@ -294,6 +294,15 @@ async def test_borrowed_session_stays_open(fake: FakeLeat, card: Any, shop: Any)
             assert r.status == 401  # the borrowed session carries no token of ours
 
 
+async def test_a_borrowed_sessions_own_headers_never_replace_ours(fake: FakeLeat) -> None:
+    headers = {"Authorization": "Bearer someone-elses", "Accept": "text/html"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with LeatClient(TOKEN, base_url=fake.url, session=session) as c:
+            assert (await c.giftcard_transactions.list()).meta.page == 1  # our token went
+        async with LeatClient(TOKEN, base_url=fake.url) as c:  # and the client's own session
+            assert (await c.giftcard_transactions.list()).meta.page == 1
+
+
 async def test_owned_session_closes_and_client_refuses_after(fake: FakeLeat) -> None:
     client = LeatClient(TOKEN, base_url=fake.url)
     await client.giftcard_transactions.list()
