@@ -74,14 +74,19 @@ class _Call:
     timeouts: Timeouts
     deadline: float  # on the loop's clock
     policy_deadline: float
+    clock: Callable[[], float]  # the loop's
     may_have_left: bool = False  # an attempt is out whose request may reach the server
 
     def left(self) -> float:
-        return self.deadline - asyncio.get_running_loop().time()
+        return self.deadline - self.clock()
 
     def floor(self) -> float:
         """The least time left worth beginning an attempt with."""
         return min(MIN_ATTEMPT, self.timeouts.total)
+
+    def spare(self) -> float:
+        """Seconds left beyond the least an attempt needs (negative: too late to begin one)."""
+        return self.left() - self.floor()
 
     def too_late(self, waiting_for: str, attempts: int) -> LeatTimeoutError:
         more = "nothing was sent" if attempts == 0 else "nothing more was sent"
@@ -144,12 +149,14 @@ class Dispatcher:
         that cannot be sent raise ``ValueError`` before anything is counted or sent.
         """
         body = request.encoded_body()
+        clock = asyncio.get_running_loop().time
         call = _Call(
             request,
             body,
             self.timeouts(timeout),
-            deadline=asyncio.get_running_loop().time() + self._policy.deadline,
+            deadline=clock() + self._policy.deadline,
             policy_deadline=self._policy.deadline,
+            clock=clock,
         )
         if request.idempotent:
             return await self._run(call, parse)
@@ -169,7 +176,7 @@ class Dispatcher:
             if not self._may_retry(request, outcome, pause, attempt):
                 raise self._final_error(call, outcome, attempt)
             if pause is not None:
-                if pause + call.floor() > call.left():
+                if pause > call.spare():
                     raise self._final_error(call, outcome, attempt)
                 # the whole client waits exactly what the server asked (the state learns the
                 # server's window from it); this request adds its own jitter on top
@@ -179,7 +186,7 @@ class Dispatcher:
                 delay = random.uniform(0, min(0.25, pause / 10))
             else:
                 # the next attempt needs its least time too: else its real error is lost
-                backoff = next_delay(policy, retry=attempt, left=call.left() - call.floor())
+                backoff = next_delay(policy, retry=attempt, left=call.spare())
                 if backoff is None:
                     raise self._final_error(call, outcome, attempt)
                 delay = backoff
@@ -218,17 +225,17 @@ class Dispatcher:
     async def _attempt(self, call: _Call, attempt: int) -> Outcome:
         if self._slots.locked():  # a free slot is taken at once: no timer for that
             try:
-                async with asyncio.timeout(call.left() - call.floor()):
+                async with asyncio.timeout(call.spare()):
                     await self._slots.acquire()
             except TimeoutError:
                 raise call.too_late("a free slot (max_concurrency)", attempt - 1) from None
         else:
             await self._slots.acquire()
         try:
-            if call.left() < call.floor():
+            if call.spare() < 0:
                 raise call.too_late("a free slot (max_concurrency)", attempt - 1)
             admitted = await self._admit(call, attempt)
-            if call.left() < call.floor():  # the admission took the time: send nothing late
+            if call.spare() < 0:  # the admission took the time: send nothing late
                 await self._state.unsend(admitted)
                 raise call.too_late("the rate limit", attempt - 1)
             self._inflight += 1
@@ -268,7 +275,7 @@ class Dispatcher:
             asked = loop.time()
             wait, at = await self._state.admit(rate_limit=self._rate_limit, inflight=self._inflight)
             if wait > 0:
-                if wait > call.left() - call.floor():
+                if wait > call.spare():
                     raise call.too_late("the rate limit", attempt - 1)
                 await asyncio.sleep(wait)
                 continue
