@@ -288,7 +288,8 @@ def _finished_page(page: Page[GiftcardTransaction]) -> Page[GiftcardTransaction]
     for tx in rows:
         if tx.created_at.tzinfo is None:
             return None
-    return Page(rows, page.meta)
+    page.data = rows  # the page is new: ours to finish
+    return page
 
 
 def _finished_one(wrapped: _Data[GiftcardTransaction]) -> GiftcardTransaction | None:

@@ -54,7 +54,7 @@ STALE_ADMISSION = 0.025
 _RESTAMPS = 3  # ... but a slow shared home (Redis far away) is not asked forever
 
 
-@attrs.frozen
+@attrs.define  # made per request: not frozen, whose __init__ costs twice as much
 class Reply(Generic[T]):
     value: T
     date_header: str | None = None

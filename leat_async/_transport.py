@@ -102,7 +102,7 @@ class Timeouts:
         )
 
 
-@attrs.frozen
+@attrs.define  # made per request: not frozen, whose __init__ costs twice as much
 class Outcome:
     """What one attempt came to: an answer, or a failure before any answer."""
 

@@ -186,7 +186,7 @@ class RateInfo:
     reset_in: float | None = None
 
 
-@attrs.frozen
+@attrs.define  # made per request: not frozen, whose __init__ costs twice as much
 class Answer:
     """A classified answer: an error, or (2xx) its ``body`` for the caller's parser to read."""
 
