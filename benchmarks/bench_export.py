@@ -194,7 +194,7 @@ def encoders(config: Config) -> Section:
     variants: list[tuple[str, Callable[[Sequence[GiftcardTransaction]], bytes]]] = [
         ("CSV before issue 12 (LF, no formula guard) [baseline]", _csv_before_issue_12),
         ("CSV now (RFC 4180 CRLF, ' before formulas)", ENCODERS["csv"]),
-        ("JSONL, orjson (what runs with the fast extra)", ENCODERS["jsonl"]),
+        ("JSONL, orjson (what the export runs)", ENCODERS["jsonl"]),
         ("JSONL, standard library only", jsonl_plain),
     ]
     timers = []
