@@ -280,7 +280,8 @@ async def timed(server: FakeServer | None, fn: Callable[[], Awaitable[int]]) -> 
 class Measured:
     """A command run to its end: its exit code, wall and CPU seconds, peak RSS, stderr.
 
-    ``max_rss_mib`` is the largest of the command and the children it waited for (``wait4``);
+    ``max_rss_mib`` is the largest peak RSS of the command and its children (Linux: their own
+    VmHWM, sampled; elsewhere ``wait4``'s, which may include this harness's own peak);
     ``tree_rss_mib`` the largest sum over the command and its live children, sampled (Linux).
     """
 
@@ -305,16 +306,34 @@ def _rss_kib(pid: int) -> int:
     return total + sum(_rss_kib(child) for child in children)
 
 
+def _hwm_kib(pid: int) -> int:
+    """The largest VmHWM (peak RSS since exec) of ``pid`` and its descendants (0: unreadable)."""
+    peak = 0
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            peak = next((int(line.split()[1]) for line in f if line.startswith("VmHWM:")), 0)
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = [int(c) for c in f.read().split()]
+    except (OSError, ValueError):
+        return peak
+    return max([peak, *(_hwm_kib(child) for child in children)])
+
+
 class _TreeSampler(threading.Thread):
-    def __init__(self, pid: int, every: float = 0.2) -> None:
+    """Samples a command's process tree: the largest sum of RSS, and the largest peak RSS of
+    any one process (VmHWM only grows, so a late sample still sees an earlier spike)."""
+
+    def __init__(self, pid: int, every: float = 0.05) -> None:
         super().__init__(daemon=True)
         self._pid, self._every = pid, every
         self._done = threading.Event()
         self.peak_kib = 0
+        self.hwm_kib = 0
 
     def run(self) -> None:
         while not self._done.wait(self._every):
             self.peak_kib = max(self.peak_kib, _rss_kib(self._pid))
+            self.hwm_kib = max(self.hwm_kib, _hwm_kib(self._pid))
 
     def stop(self) -> None:
         self._done.set()
@@ -352,7 +371,10 @@ def measured_run(args: Sequence[str], env: dict[str, str], cwd: str | None = Non
         code=os.waitstatus_to_exitcode(status),
         wall=wall,
         cpu=usage.ru_utime + usage.ru_stime,
-        max_rss_mib=usage.ru_maxrss / 1024,  # KiB on Linux
+        # wait4's ru_maxrss is no use on Linux: exec carries the peak RSS of the process
+        # forked from (this harness, hundreds of MiB after the in-process scenarios) into the
+        # command's; VmHWM is the command's own (sampled every 50 ms)
+        max_rss_mib=(sampler.hwm_kib or usage.ru_maxrss) / 1024,  # KiB on Linux
         stderr=said,
         tree_rss_mib=sampler.peak_kib / 1024,
     )
