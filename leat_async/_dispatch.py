@@ -305,8 +305,7 @@ class Dispatcher:
             timeout=call.timeouts.within(call.left()),
             proxy=self._proxies.for_url(url) if self._proxies is not None else None,
         )
-        answer = outcome.answer
-        if (answer is None or answer.error is not None) and outcome.processed is Processed.NO:
+        if outcome.processed is Processed.NO:
             call.may_have_left = False  # refused or never sent: nothing is pending
         if outcome.date_header is not None:
             self.server_clock.observe(outcome.date_header)
