@@ -223,8 +223,9 @@ async def test_unreadable_answers_are_our_errors(
 ) -> None:
     body = UNREADABLE[kind]()
     fake.add_fault(Fault(method="GET", status=200, body=body, times=2))
-    with pytest.raises(la.LeatAPIError):
+    with pytest.raises(la.LeatAPIError) as read:
         await client.giftcard_transactions.get("abc")
+    assert read.value.status == 200 and "Content-Type" in read.value.headers  # the answer's
     with pytest.raises(la.LeatAPIError):
         await client.giftcard_transactions.list()
     fake.add_fault(Fault(method="POST", status=200, body=body, when="after"))
