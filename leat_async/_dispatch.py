@@ -122,6 +122,7 @@ class Dispatcher:
         self._headed: aiohttp.ClientSession | None = None  # the session _extra was worked out for
         self._extra: Mapping[str, str] = headers
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._free = max_concurrency  # slots no attempt holds (waiting ones hold none)
         self._rate_limit = rate_limit
         self._state = rate_state
         self._policy = retry
@@ -134,6 +135,11 @@ class Dispatcher:
         self.money: MoneyTasks = MoneyTasks(self.stats, on_event)
         #: learnt from every answer's Date: the walks' snapshots
         self.server_clock: ServerClock = ServerClock()
+
+    @property
+    def free_slots(self) -> int:
+        """Concurrency slots that no attempt holds right now (what a walk may prefetch into)."""
+        return self._free
 
     def timeouts(self, timeout: float | None) -> Timeouts:
         """The client's attempt timeouts, or a call's own (``ValueError`` if bad)."""
@@ -231,6 +237,7 @@ class Dispatcher:
                 raise call.too_late("a free slot (max_concurrency)", attempt - 1) from None
         else:
             await self._slots.acquire()
+        self._free -= 1
         try:
             if call.spare() < 0:
                 raise call.too_late("a free slot (max_concurrency)", attempt - 1)
@@ -246,6 +253,7 @@ class Dispatcher:
             await self._paced(outcome, admitted)
             return outcome
         finally:
+            self._free += 1
             self._slots.release()
 
     async def _paced(self, outcome: Outcome, admitted: float) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
@@ -53,7 +54,22 @@ class PageIterator(AsyncClosing, Generic[T]):
         self._total: int | None = None
         self._tasks: deque[tuple[int, asyncio.Task[Reply[Page[T]]]]] = deque()
         self._done = False
+        self._halted = False  # a page failed: nothing more is asked for until the caller asks
         self._opened = False
+        self._armed: asyncio.TimerHandle | None = None  # a prefetch to start if the caller yields
+        walk = weakref.ref(self)  # pending work must not keep a dropped walk alive
+
+        def refill(_: object) -> None:  # a prefetch's slot just freed: another may take it
+            if (it := walk()) is not None:
+                it._schedule(arm=False)
+
+        def yielded() -> None:  # the caller awaits something of its own: prefetch meanwhile
+            if (it := walk()) is not None:
+                it._armed = None
+                it._start(max(1, it._pager._dispatch.free_slots))
+
+        self._refill = refill
+        self._yielded = yielded
 
     @property
     def position(self) -> Position | None:
@@ -71,9 +87,11 @@ class PageIterator(AsyncClosing, Generic[T]):
     async def __anext__(self) -> Page[T]:
         if self._done:
             raise StopAsyncIteration
+        self._halted = False
         try:
             page = await self._next_page()
         except BaseException:
+            self._halted = True
             if self._tasks:  # asking again refetches the failed page: nothing is skipped
                 self._next = self._tasks[0][0]
             self._cancel()
@@ -95,6 +113,9 @@ class PageIterator(AsyncClosing, Generic[T]):
         self._cancel()
 
     def _cancel(self) -> None:
+        if self._armed is not None:
+            self._armed.cancel()
+            self._armed = None
         while self._tasks:
             _, task = self._tasks.popleft()
             if task.done():
@@ -110,14 +131,26 @@ class PageIterator(AsyncClosing, Generic[T]):
             number = self._pager._start
             self._next = number + 1
         else:
-            self._schedule()
-            if not self._tasks:
+            if self._armed is not None:  # the caller never yielded: nothing was prefetched
+                self._armed.cancel()
+                self._armed = None
+            self._schedule(arm=False)
+            if self._tasks:
+                number, task = self._tasks[0]
+                if task.done():
+                    await asyncio.sleep(0)  # a prefetched page is ready: still let others run
+                page = (await task).value
+                self._tasks.popleft()
+            elif self._last_page is not None and self._next <= self._last_page:
+                # one request at a time: the page is asked for here, in the caller's task,
+                # as a plain request loop would (no task, no hand-over)
+                number = self._next
+                page = (await self._pager._fetch(number, self._bound)).value
+                self._next = number + 1
+                if self._done:  # closed meanwhile: hand out nothing more
+                    return None
+            else:
                 return None
-            number, task = self._tasks[0]
-            if task.done():
-                await asyncio.sleep(0)  # a prefetched page is ready: still let others run
-            page = (await task).value
-            self._tasks.popleft()
         if not page.data:
             return None
         self._observe(page)
@@ -188,20 +221,42 @@ class PageIterator(AsyncClosing, Generic[T]):
             self._total = meta.total
         self._last_page = meta.last_page
 
-    def _schedule(self) -> None:
-        """Keep the awaited page and ``prefetch`` more requested, never past the last page.
+    def _schedule(self, *, arm: bool = True) -> None:
+        """Keep the awaited page and ``prefetch`` more requested, never past the last page,
+        and only into the client's free concurrency slots: a prefetch never queues for one.
 
-        A page's request goes out as soon as a concurrency slot frees, so even at
-        ``max_concurrency=1`` the next request overlaps the parsing of the current page.
+        A walk with one slot to use (``max_concurrency=1``, or a client busy with other
+        work) has its next page asked for when the caller wants it, unless the caller awaits
+        something of its own first (``arm``): then the page is prefetched meanwhile. So a
+        caller that only iterates costs what a plain request loop costs, one that writes to a
+        database between rows overlaps its writes with the next request, and walks sharing a
+        busy client queue one request each.
         """
-        if self._last_page is None:
+        if self._last_page is None or self._next > self._last_page or self._done or self._halted:
             return
-        window = self._pager._prefetch + 1
+        room = self._pager._prefetch + 1 - len(self._tasks)
+        if room <= 0:
+            return
+        free = self._pager._dispatch.free_slots
+        if self._tasks or free > 1:
+            self._start(min(room, free))
+        elif arm and self._armed is None:
+            # a timer due at once, not call_soon: cancelled, it costs the loop no extra turn
+            loop = asyncio.get_running_loop()
+            self._armed = loop.call_at(loop.time(), self._yielded)
+
+    def _start(self, count: int) -> None:
+        """Request up to ``count`` more pages, within the window and the listing."""
+        last = self._last_page
+        if last is None or self._done or self._halted:
+            return
+        count = min(count, self._pager._prefetch + 1 - len(self._tasks), last - self._next + 1)
         loop = asyncio.get_running_loop()
-        while len(self._tasks) < window and self._next <= self._last_page:
+        for _ in range(count):
             number = self._next
             self._next += 1
             task = loop.create_task(self._pager._fetch(number, self._bound))
+            task.add_done_callback(self._refill)
             self._tasks.append((number, task))
 
     def _hand_out(self, number: int, page: Page[T]) -> Page[T]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -9,14 +10,29 @@ from typing import Any
 
 import pytest
 
-from leat_async import GiftcardNotFoundError, LeatClient, merge_by_created_at, split_created_at
-from leat_async.testing import FakeLeat
+from leat_async import (
+    GiftcardNotFoundError,
+    LeatAPIError,
+    LeatClient,
+    RetryPolicy,
+    merge_by_created_at,
+    split_created_at,
+)
+from leat_async.testing import FakeLeat, Fault
 
 from .conftest import FAST_RETRY, LONG_AGO, TOKEN, seed_rows
 
 
 def list_queries(fake: FakeLeat) -> list[dict[str, str]]:
     return [dict(r.query) for r in fake.requests if r.path == "/giftcard-transactions"]
+
+
+def page_asked(fake: FakeLeat, page: int) -> asyncio.Event:
+    """Set when the fake receives the first request for listing page ``page``."""
+    asked = asyncio.Event()
+    query = {"page": str(page)}
+    fake.add_fault(Fault(method="GET", path="/giftcard-transactions", query=query, applied=asked))
+    return asked
 
 
 class SettableClock:
@@ -102,6 +118,83 @@ async def test_a_closed_iterator_stops_its_prefetches_while_still_referenced(
                 break
         await gtx.list(per_page=1)
         assert len(fake.requests) == 3
+
+
+async def test_a_sequential_walk_prefetches_while_the_caller_awaits_its_own_work(
+    fake: FakeLeat,
+) -> None:
+    seed_rows(fake, 50)
+    asked = page_asked(fake, 2)
+    async with (
+        LeatClient(TOKEN, base_url=fake.url, max_concurrency=1) as client,
+        aiter(client.giftcard_transactions.list(per_page=10)) as rows,
+    ):
+        first = await anext(rows)
+        # the caller's own await (a database write, say): page 2 goes out meanwhile
+        await asyncio.wait_for(asked.wait(), timeout=5)
+        rest = [tx.id async for tx in rows]
+    assert [first.id, *rest] == [t.id for t in fake.transactions]
+    assert [dict(q)["page"] for q in list_queries(fake)] == [str(n) for n in range(1, 6)]
+
+
+async def test_a_walk_never_queues_prefetches_ahead_of_the_clients_other_calls(
+    fake: FakeLeat,
+) -> None:
+    seed_rows(fake, 300)
+    under_way = page_asked(fake, 3)
+    async with LeatClient(TOKEN, base_url=fake.url, max_concurrency=1) as client:
+        gtx = client.giftcard_transactions
+
+        async def export() -> int:
+            n = 0
+            async for _ in gtx.list(per_page=10, prefetch=8):
+                await asyncio.sleep(0)  # the export's own work between rows
+                n += 1
+            return n
+
+        job = asyncio.create_task(export())
+        await under_way.wait()
+        looked_up = await gtx.get(fake.transactions[0].uuid)  # a checkout, mid-export
+        assert await job == 300
+    paths = [(r.path, dict(r.query).get("page")) for r in fake.requests]
+    waited_behind = paths.index((f"/giftcard-transactions/{looked_up.uuid}", None))
+    waited_behind -= paths.index(("/giftcard-transactions", "3"))
+    # the one page request that held the only slot, not a queue of the walk's prefetches
+    assert waited_behind <= 2, paths[:15]
+
+
+async def test_a_failed_page_stops_the_walk_until_the_caller_asks_again(
+    fake: FakeLeat,
+) -> None:
+    seed_rows(fake, 300)
+    boom = Fault(
+        method="GET",
+        path="/giftcard-transactions",
+        query={"page": "3"},
+        status=500,
+        body={"message": "boom"},
+        times=None,
+    )
+    fake.add_fault(boom)
+    one_try = RetryPolicy(max_attempts=1)
+    async with LeatClient(TOKEN, base_url=fake.url, retry=one_try) as client:
+        gtx = client.giftcard_transactions
+        rows = aiter(gtx.list(per_page=10))
+        seen: list[int] = []
+
+        async def read() -> None:
+            async for tx in rows:
+                seen.append(tx.id)
+
+        with pytest.raises(LeatAPIError):
+            await read()
+        await gtx.get(fake.transactions[0].uuid)  # a round trip: what the walk sent has arrived
+        pages = [int(q["page"]) for q in list_queries(fake)]
+        # the failed walk did not start over on its own: no page was asked for twice
+        assert len(pages) == len(set(pages)), pages
+        fake.clear_faults()
+        rest = [tx.id async for tx in rows]  # asking again: from the failed page, none lost
+    assert seen + rest == [t.id for t in fake.transactions]
 
 
 async def test_merge_by_created_at_takes_pagers(client: LeatClient, fake: FakeLeat) -> None:
