@@ -7,6 +7,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from yarl import URL
 
 import leat_async as la
@@ -139,6 +141,24 @@ def test_plus_in_timestamps_is_percent_encoded() -> None:
     assert "+" not in url.raw_query_string
     assert url.path == "/api/v3/oauth/clients/giftcard-transactions"
     assert url.query["created_at[gte]"] == "2024-01-01T00:00:00+01:00"
+
+
+@given(
+    base=st.sampled_from(["https://api.piggy.eu", "http://127.0.0.1:8080/prefix/"]),
+    query=st.lists(st.tuples(st.text(max_size=12), st.text(max_size=24)), max_size=6),
+)
+def test_request_urls_encode_queries_exactly_as_yarl_does(
+    base: str, query: list[tuple[str, str]]
+) -> None:
+    # filters, codes and timestamps with '+', '&', '=', '%', spaces, non-ASCII: the server
+    # gets exactly what yarl's own with_query would send
+    url = Request("GET", "/giftcard-transactions", query=tuple(query)).url(URL(base))
+    expected = URL(base).with_path(
+        URL(base).path.rstrip("/") + "/api/v3/oauth/clients/giftcard-transactions"
+    )
+    expected = expected.with_query(query) if query else expected
+    assert str(url) == str(expected)
+    assert list(url.query.items()) == query
 
 
 @pytest.mark.parametrize(
