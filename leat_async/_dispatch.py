@@ -138,8 +138,10 @@ class Dispatcher:
 
     @property
     def free_slots(self) -> int:
-        """Concurrency slots that no attempt holds right now (what a walk may prefetch into)."""
-        return self._free
+        """Concurrency slots that no attempt holds or waits for (what a walk may prefetch
+        into). A slot just handed to a waiting call is not free, though that call has not
+        run yet."""
+        return 0 if self._slots.locked() else self._free
 
     def timeouts(self, timeout: float | None) -> Timeouts:
         """The client's attempt timeouts, or a call's own (``ValueError`` if bad)."""

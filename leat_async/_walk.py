@@ -54,13 +54,17 @@ class PageIterator(AsyncClosing, Generic[T]):
         self._total: int | None = None
         self._tasks: deque[tuple[int, asyncio.Task[Reply[Page[T]]]]] = deque()
         self._done = False
-        self._halted = False  # a page failed: nothing more is asked for until the caller asks
         self._opened = False
         self._armed: asyncio.TimerHandle | None = None  # a prefetch to start if the caller yields
         walk = weakref.ref(self)  # pending work must not keep a dropped walk alive
 
-        def refill(_: object) -> None:  # a prefetch's slot just freed: another may take it
-            if (it := walk()) is not None:
+        def refill(done: asyncio.Task[Reply[Page[T]]]) -> None:
+            # a prefetch's slot just freed: another may take it at once. Not after a failure
+            # (the caller decides), nor for a task the walk has let go (closed, failed)
+            it = walk()
+            if it is None or done.cancelled() or done.exception() is not None:
+                return
+            if any(task is done for _, task in it._tasks):
                 it._schedule(arm=False)
 
         def yielded() -> None:  # the caller awaits something of its own: prefetch meanwhile
@@ -87,11 +91,9 @@ class PageIterator(AsyncClosing, Generic[T]):
     async def __anext__(self) -> Page[T]:
         if self._done:
             raise StopAsyncIteration
-        self._halted = False
         try:
             page = await self._next_page()
         except BaseException:
-            self._halted = True
             if self._tasks:  # asking again refetches the failed page: nothing is skipped
                 self._next = self._tasks[0][0]
             self._cancel()
@@ -103,7 +105,12 @@ class PageIterator(AsyncClosing, Generic[T]):
         return page
 
     async def aclose(self) -> None:
-        """End the walk: cancel its prefetches and wait until they are gone."""
+        """End the walk: cancel its prefetches and wait until they are gone.
+
+        A page that a one-slot walk is asking for in its reader's own task (closed from
+        another task meanwhile) is not cut short: the reader gets ``StopAsyncIteration``
+        when that request ends.
+        """
         self._done = True
         tasks = [task for _, task in self._tasks]
         self._cancel()
@@ -145,9 +152,13 @@ class PageIterator(AsyncClosing, Generic[T]):
                 # one request at a time: the page is asked for here, in the caller's task,
                 # as a plain request loop would (no task, no hand-over)
                 number = self._next
-                page = (await self._pager._fetch(number, self._bound)).value
                 self._next = number + 1
-                if self._done:  # closed meanwhile: hand out nothing more
+                try:
+                    page = (await self._pager._fetch(number, self._bound)).value
+                except BaseException:
+                    self._next = number  # asking again asks for this page again
+                    raise
+                if self._done:  # closed meanwhile (its request was not cut short): no more
                     return None
             else:
                 return None
@@ -232,14 +243,11 @@ class PageIterator(AsyncClosing, Generic[T]):
         database between rows overlaps its writes with the next request, and walks sharing a
         busy client queue one request each.
         """
-        if self._last_page is None or self._next > self._last_page or self._done or self._halted:
-            return
-        room = self._pager._prefetch + 1 - len(self._tasks)
-        if room <= 0:
+        if self._last_page is None or self._next > self._last_page or self._done:
             return
         free = self._pager._dispatch.free_slots
         if self._tasks or free > 1:
-            self._start(min(room, free))
+            self._start(free)
         elif arm and self._armed is None:
             # a timer due at once, not call_soon: cancelled, it costs the loop no extra turn
             loop = asyncio.get_running_loop()
@@ -248,7 +256,7 @@ class PageIterator(AsyncClosing, Generic[T]):
     def _start(self, count: int) -> None:
         """Request up to ``count`` more pages, within the window and the listing."""
         last = self._last_page
-        if last is None or self._done or self._halted:
+        if last is None or self._done:
             return
         count = min(count, self._pager._prefetch + 1 - len(self._tasks), last - self._next + 1)
         loop = asyncio.get_running_loop()

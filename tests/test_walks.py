@@ -197,6 +197,30 @@ async def test_a_failed_page_stops_the_walk_until_the_caller_asks_again(
     assert seen + rest == [t.id for t in fake.transactions]
 
 
+async def test_asking_again_at_once_after_a_failed_page_hands_out_every_row_once(
+    fake: FakeLeat,
+) -> None:
+    seed_rows(fake, 200)
+    later = asyncio.Event()
+    boom = Fault(method="GET", path="/giftcard-transactions", query={"page": "3"}, status=500)
+    fake.add_fault(boom)
+    for page in (4, 5, 6):  # still out when page 3 fails
+        query = {"page": str(page)}
+        fake.add_fault(Fault(method="GET", path="/giftcard-transactions", query=query, hold=later))
+    one_try = RetryPolicy(max_attempts=1)
+    async with LeatClient(TOKEN, base_url=fake.url, max_concurrency=4, retry=one_try) as client:
+        rows = aiter(client.giftcard_transactions.list(per_page=10))
+        seen: list[int] = []
+        while True:
+            try:
+                seen.append((await anext(rows)).id)
+            except LeatAPIError:
+                later.set()  # the held pages answer now: they were let go with the failure
+            except StopAsyncIteration:
+                break
+    assert seen == [t.id for t in fake.transactions]
+
+
 async def test_merge_by_created_at_takes_pagers(client: LeatClient, fake: FakeLeat) -> None:
     seed_rows(fake, 90, step=240.0)
     windows = split_created_at(LONG_AGO, LONG_AGO + timedelta(hours=6), timedelta(hours=3))
