@@ -133,10 +133,6 @@ class LeatClient(AsyncClosing):
             connector = aiohttp.TCPConnector(limit=max(self._concurrency, 10))
             # our headers as the session's own: not merged into every request again
             self._owned = aiohttp.ClientSession(connector=connector, headers=self._headers)
-            # our retry policy decides every resend: aiohttp resends nothing by itself (its
-            # own test client turns this off the same way); see _transport.exchange
-            if hasattr(self._owned, "_retry_connection"):
-                self._owned._retry_connection = False
         return self._owned
 
     @property

@@ -165,15 +165,9 @@ async def exchange(
     proxy: str | None = None,
 ) -> Outcome:
     """Send once; the answer classified, or how the attempt failed."""
-    own = getattr(session, "_middlewares", ())
-    once: _OneSend | None = None
-    middlewares: tuple[aiohttp.ClientMiddlewareType, ...] | None = None
-    if own or not request.idempotent or getattr(session, "_retry_connection", True):
-        # a borrowed session's own middlewares stay in force, inside ours. A GET on a
-        # session that resends nothing by itself (the client's own) needs no middleware:
-        # the look-ups before its connection are ours (EnvProxies), nothing to time out on
-        once = _OneSend()
-        middlewares = (once, *own)
+    # a borrowed session's own middlewares stay in force, inside ours
+    once = _OneSend()
+    middlewares = (once, *getattr(session, "_middlewares", ()))
     sent_at = datetime.now(UTC)
     try:
         async with session.request(
@@ -195,7 +189,7 @@ async def exchange(
     except aiohttp.ClientConnectorError as exc:  # DNS, refused: nothing was sent
         return Outcome(failure=Failure.CONNECT, cause=_describe(exc), sent_at=sent_at)
     except TimeoutError:
-        if once is not None and not once.entered:  # in aiohttp's look-ups, not connected
+        if not once.entered:  # timed out in aiohttp's look-ups, before any connection
             cause = f"not sent within {timeout.total:g} s"
             return Outcome(failure=Failure.CONNECT, cause=cause, sent_at=sent_at)
         cause = f"no answer within {timeout.total:g} s"
