@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from leat_async import GiftcardTransaction, LeatClient, RetryPolicy
 from leat_async.testing import FakeLeat
@@ -13,6 +14,11 @@ TOKEN = "s3cr3t-t0ken-value"
 #: quick retries, so tests that provoke them stay fast
 FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.05, max_pause=5.0)
 LONG_AGO = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+# property tests assert what is right, never how fast (speed is for benchmarks/): hypothesis's
+# per-example deadline would fail them on a busy CI machine
+settings.register_profile("leat", deadline=None)
+settings.load_profile("leat")
 
 
 @pytest.fixture
