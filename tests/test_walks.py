@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from leat_async import (
     GiftcardNotFoundError,
     LeatAPIError,
     LeatClient,
+    LeatError,
+    Page,
     RetryPolicy,
     merge_by_created_at,
     split_created_at,
@@ -218,6 +221,56 @@ async def test_asking_again_at_once_after_a_failed_page_hands_out_every_row_once
                 later.set()  # the held pages answer now: they were let go with the failure
             except StopAsyncIteration:
                 break
+    assert seen == [t.id for t in fake.transactions]
+
+
+@pytest.mark.parametrize("seed", range(20))
+async def test_every_row_once_whatever_fails_and_whoever_waits(seed: int) -> None:
+    # pages that fail or answer late, callers that give up on a page (their own deadline) and
+    # ask again, callers that await their own work, another user of the client: whatever the
+    # timing, the walk hands out every row once, in order
+    rnd = random.Random(seed)
+    async with FakeLeat(token=TOKEN) as fake:
+        seed_rows(fake, 120)
+        for n in range(2, 13):
+            query, roll = {"page": str(n)}, rnd.random()
+            if roll < 0.4:
+                status, body = (500, {"message": "boom"}) if roll < 0.15 else (None, None)
+                delay = rnd.random() * 0.05
+                fault = Fault(
+                    method="GET", query=query, status=status, body=body, delay=delay, times=1
+                )
+                fake.add_fault(fault)
+        async with LeatClient(
+            TOKEN,
+            base_url=fake.url,
+            max_concurrency=rnd.choice([1, 1, 2, 4]),
+            retry=RetryPolicy(max_attempts=1),
+        ) as client:
+            pager = client.giftcard_transactions.list(per_page=10, prefetch=rnd.choice([0, 1, 8]))
+            by_page = rnd.random() < 0.5
+            walk = pager.pages() if by_page else aiter(pager)
+
+            async def other_user() -> None:
+                for _ in range(4):
+                    await asyncio.sleep(rnd.random() * 0.03)
+                    with contextlib.suppress(LeatError):
+                        await client.giftcard_transactions.get(fake.transactions[0].uuid)
+
+            other = asyncio.create_task(other_user())
+            seen: list[int] = []
+            while True:
+                try:
+                    async with asyncio.timeout(rnd.choice([0.01, 1.0, 1.0])):
+                        got = await anext(walk)
+                except (TimeoutError, LeatAPIError):
+                    continue  # ask again: from the page that failed
+                except StopAsyncIteration:
+                    break
+                seen += [tx.id for tx in got.data] if isinstance(got, Page) else [got.id]
+                if rnd.random() < 0.3:
+                    await asyncio.sleep(rnd.choice([0.0, 0.005]))  # the caller's own work
+            await other
     assert seen == [t.id for t in fake.transactions]
 
 
