@@ -13,6 +13,8 @@ from leat_async.testing import FakeLeat
 TOKEN = "s3cr3t-t0ken-value"
 #: quick retries, so tests that provoke them stay fast
 FAST_RETRY = RetryPolicy(backoff_base=0.01, backoff_cap=0.05, max_pause=5.0)
+#: no retries: a fault fails the call at once
+ONE_TRY = RetryPolicy(max_attempts=1)
 LONG_AGO = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 # property tests assert what is right, never how fast (speed is for benchmarks/): hypothesis's

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from leat_async import CreatedAt, LeatAPIError, LeatClient, RetryPolicy
+from leat_async import CreatedAt, LeatAPIError, LeatClient
 from leat_async._export_rows import ENCODERS, jsonl_plain
 from leat_async.export import (
     CSV_COLUMNS,
@@ -28,9 +28,7 @@ from leat_async.export import (
 from leat_async.reconcile import read_export
 from leat_async.testing import FakeLeat, Fault
 
-from .conftest import LONG_AGO, TOKEN, seed_rows
-
-ONE_TRY = RetryPolicy(max_attempts=1)
+from .conftest import LONG_AGO, ONE_TRY, TOKEN, seed_rows
 
 
 @pytest.fixture

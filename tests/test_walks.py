@@ -17,13 +17,12 @@ from leat_async import (
     LeatClient,
     LeatError,
     Page,
-    RetryPolicy,
     merge_by_created_at,
     split_created_at,
 )
 from leat_async.testing import FakeLeat, Fault
 
-from .conftest import FAST_RETRY, LONG_AGO, TOKEN, seed_rows
+from .conftest import FAST_RETRY, LONG_AGO, ONE_TRY, TOKEN, seed_rows
 
 
 def list_queries(fake: FakeLeat) -> list[dict[str, str]]:
@@ -179,8 +178,7 @@ async def test_a_failed_page_stops_the_walk_until_the_caller_asks_again(
         times=None,
     )
     fake.add_fault(boom)
-    one_try = RetryPolicy(max_attempts=1)
-    async with LeatClient(TOKEN, base_url=fake.url, retry=one_try) as client:
+    async with LeatClient(TOKEN, base_url=fake.url, retry=ONE_TRY) as client:
         gtx = client.giftcard_transactions
         rows = aiter(gtx.list(per_page=10))
         seen: list[int] = []
@@ -210,8 +208,7 @@ async def test_asking_again_at_once_after_a_failed_page_hands_out_every_row_once
     for page in (4, 5, 6):  # still out when page 3 fails
         query = {"page": str(page)}
         fake.add_fault(Fault(method="GET", path="/giftcard-transactions", query=query, hold=later))
-    one_try = RetryPolicy(max_attempts=1)
-    async with LeatClient(TOKEN, base_url=fake.url, max_concurrency=4, retry=one_try) as client:
+    async with LeatClient(TOKEN, base_url=fake.url, max_concurrency=4, retry=ONE_TRY) as client:
         rows = aiter(client.giftcard_transactions.list(per_page=10))
         seen: list[int] = []
         while True:
@@ -245,7 +242,7 @@ async def test_every_row_once_whatever_fails_and_whoever_waits(seed: int) -> Non
             TOKEN,
             base_url=fake.url,
             max_concurrency=rnd.choice([1, 1, 2, 4]),
-            retry=RetryPolicy(max_attempts=1),
+            retry=ONE_TRY,
         ) as client:
             pager = client.giftcard_transactions.list(per_page=10, prefetch=rnd.choice([0, 1, 8]))
             by_page = rnd.random() < 0.5
