@@ -117,10 +117,11 @@ def processed(
     """The one rule for "was this request processed?"; money is resent only on ``NO``.
 
     ``NO``: the connection was never opened; a 401; an answer that asks the client to pause (a
-    429, a 503 maintenance answer with ``Retry-After``); a Leat error document (message *and*
-    numeric code) from the application itself. A gateway's 502/504 is never proof, whatever JSON
-    it carries: ``{"message": ...}`` is what proxies say too. ``YES``: a 2xx. Anything else
-    (a timeout, a dropped connection, any other answer) is ``MAYBE``.
+    429, a 503 maintenance answer with ``Retry-After``); a 4xx or a 503 carrying a Leat error
+    document (message *and* numeric code): the application refused the request. Any other 5xx
+    is never proof, whatever it carries: PHP can fail after the charge was written (a 500 with
+    code 1000), and ``{"message": ...}`` is what gateways say too. ``YES``: a 2xx. Anything
+    else (a timeout, a dropped connection, any other answer) is ``MAYBE``.
     """
     if failure is Failure.CONNECT:
         return Processed.NO
@@ -130,7 +131,7 @@ def processed(
         return Processed.YES
     if status == 401 or pause_asked(status, retry_after) is not None:
         return Processed.NO
-    if leat_body and status not in (502, 504):
+    if leat_body and (400 <= status < 500 or status == 503):
         return Processed.NO
     return Processed.MAYBE
 

@@ -18,6 +18,7 @@ from leat_async.testing import FakeLeat, Fault
 from .conftest import FAST_RETRY, TOKEN, charge, posts
 
 CREATE = "/giftcard-transactions"
+INTERNAL = {"message": "Interne fout. | Internal error.", "code": 1000, "status_code": 500}
 
 
 @pytest.fixture
@@ -78,6 +79,10 @@ async def test_read_timeout_is_a_timeout_error(fake: FakeLeat) -> None:
         Fault(method="POST", status=504, body={"message": "The upstream server is timing out"}),
         Fault(method="POST", status=502, body={"message": "Bad gateway", "code": 1000}),
         Fault(method="POST", status=500, body={"message": "Server Error"}, when="after"),
+        # a 5xx is never proof, whatever its body: PHP can fail after the charge was written
+        Fault(method="POST", status=500, body=INTERNAL, when="after"),
+        Fault(method="POST", status=500, body=INTERNAL),
+        Fault(method="POST", status=504, body={"message": "Timeout", "code": 1000}),
     ],
 )
 async def test_money_post_is_never_resent(
@@ -94,19 +99,41 @@ async def test_money_post_is_never_resent(
     assert client.stats.outcome_unknown == 1
 
 
-async def test_money_post_leat_error_body_is_that_error(
+async def test_money_post_4xx_leat_error_body_is_that_error(
     client: LeatClient, fake: FakeLeat, card: Any, shop: Any
 ) -> None:
-    fake.add_fault(
-        Fault(
-            method="POST",
-            status=500,
-            body={"message": "Interne fout. | Internal error.", "code": 1000},
-        )
-    )
-    with pytest.raises(la.LeatInternalError):
+    fake.add_fault(Fault(method="POST", status=400, body={"message": "Nee | No", "code": 7015}))
+    with pytest.raises(la.LeatAPIError) as info:
         await charge(client, card, shop)
+    assert not isinstance(info.value, la.OutcomeUnknownError) and info.value.code == 7015
     assert posts(fake) == 1 and fake.transactions == []
+
+
+@pytest.mark.parametrize("operation", ["create", "reverse"])
+async def test_a_500_after_the_charge_landed_is_unknown_and_recovered(
+    client: LeatClient, fake: FakeLeat, card: Any, shop: Any, operation: str
+) -> None:
+    gtx = client.giftcard_transactions
+    original = await charge(client, card, shop)
+    fake.add_fault(Fault(method="POST", status=500, body=INTERNAL, when="after"))
+    again = charge(client, card, shop) if operation == "create" else gtx.reverse(original.uuid)
+    with pytest.raises(la.OutcomeUnknownError) as info:
+        await again
+    err = info.value
+    assert err.status == 500 and "Internal error" in str(err) and "recover()" in str(err)
+    assert posts(fake) == 2 and len(fake.transactions) == 2  # landed, and never sent again
+    found = await gtx.recover(err, wait=False)
+    assert found is not None and found.uuid == fake.transactions[-1].uuid
+    assert card.balance_in_cents == (9_000 if operation == "create" else 10_000)
+
+
+async def test_a_maintenance_503_with_a_leat_body_is_refused_and_retried(
+    client: LeatClient, fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    body = {"message": "Onderhoud | Maintenance", "code": 503}
+    fake.add_fault(Fault(method="POST", status=503, body=body, headers={"Retry-After": "0"}))
+    tx = await charge(client, card, shop)
+    assert posts(fake) == 2 and [t.uuid for t in fake.transactions] == [tx.uuid]
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,10 @@ POST = Request("POST", "/giftcard-transactions", body={"amount_in_cents": -1}, o
     ("status", "body", "headers", "refused"),
     [
         (400, {"message": "Saldo | Insufficient", "code": 5003}, {}, True),
-        (500, {"message": "Interne fout. | Internal error.", "code": 1000}, {}, True),
+        # a 5xx is never proof, whatever it says: the server can fail after it charged
+        (500, {"message": "Interne fout. | Internal error.", "code": 1000}, {}, False),
+        (404, {"message": "Not found", "code": 5010}, {}, True),
+        (503, {"message": "Onderhoud | Maintenance", "code": 1000}, {}, True),
         (500, {"message": "Server Error"}, {}, False),  # Laravel's generic page: no code
         (504, {"message": "Endpoint request timed out"}, {}, False),  # a gateway's JSON
         (502, {"message": "Bad gateway", "code": 1000}, {}, False),  # a gateway: never proof
