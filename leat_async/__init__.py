@@ -16,7 +16,7 @@ The bundled fake server for tests lives in :mod:`leat_async.testing`.
 
 from typing import TYPE_CHECKING
 
-from ._client import DEFAULT_BASE_URL, LeatClient
+from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient
 from ._convert import transaction_from_json
 from ._errors import (
     AuthenticationError,
@@ -68,6 +68,7 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_ANSWER_BYTES",
     "AuthenticationError",
     "CardRef",
     "CreatedAt",

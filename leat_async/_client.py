@@ -12,13 +12,13 @@ from ._dispatch import Dispatcher, Timeouts
 from ._events import Event, Stats
 from ._pacing import LocalRateState, RateState
 from ._retry import RetryPolicy
-from ._transport import DEFAULT_TOTAL, EnvProxies
+from ._transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
 from ._wire import check_base_url
 from .giftcard_transactions import GiftcardTransactions
 from .giftcards import GiftcardPrograms, Giftcards
 
-__all__ = ["DEFAULT_BASE_URL", "LeatClient"]
+__all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_ANSWER_BYTES", "LeatClient"]
 
 DEFAULT_BASE_URL = "https://api.piggy.eu"
 DEFAULT_TIMEOUT = DEFAULT_TOTAL
@@ -63,6 +63,9 @@ class LeatClient(AsyncClosing):
     client's own session goes through the proxy ``HTTP(S)_PROXY`` names, unless ``NO_PROXY``
     excludes the host (off by default, as aiohttp's option of that name; ``~/.netrc`` is not
     read: its credentials cannot go with the token); a borrowed ``session`` keeps its own.
+    ``max_answer_bytes``: the most of one answer the client reads (32 MiB by default, far
+    above any page); past it a read raises ``LeatAPIError`` and a create or reverse
+    ``OutcomeUnknownError``, and the rest is never read into memory.
     """
 
     def __init__(
@@ -79,8 +82,11 @@ class LeatClient(AsyncClosing):
         on_event: Callable[[Event], None] | None = None,
         landing_horizon: float = DEFAULT_LANDING_HORIZON,
         trust_env: bool = False,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         token = _check_token(token)
+        max_bytes = _check_positive(max_answer_bytes, "max_answer_bytes")
+        assert max_bytes is not None
         self._base_url = check_base_url(base_url)
         concurrency = _check_positive(max_concurrency, "max_concurrency")
         assert concurrency is not None
@@ -117,6 +123,7 @@ class LeatClient(AsyncClosing):
             landing_horizon=float(landing_horizon),
             on_event=on_event,
             proxies=EnvProxies() if trust_env and session is None else None,
+            max_answer_bytes=max_bytes,
         )
         self.giftcard_transactions: GiftcardTransactions = GiftcardTransactions(
             self._dispatcher, prefetch=concurrency

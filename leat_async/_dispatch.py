@@ -34,7 +34,7 @@ from ._events import Event, EventKind, Stats, emit
 from ._money import MoneyTasks
 from ._pacing import RateState
 from ._retry import RetryBudget, RetryPolicy, next_delay
-from ._transport import EnvProxies, Outcome, Timeouts, exchange
+from ._transport import DEFAULT_MAX_ANSWER_BYTES, EnvProxies, Outcome, Timeouts, exchange
 from ._wire import Failure, Processed, Request, server_date
 
 if TYPE_CHECKING:
@@ -114,8 +114,10 @@ class Dispatcher:
         landing_horizon: float,
         on_event: Callable[[Event], None] | None = None,
         proxies: EnvProxies | None = None,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         self._session = session
+        self._max_bytes = max_answer_bytes
         self._proxies = proxies
         self._base = base_url
         self._headers = headers
@@ -216,6 +218,8 @@ class Dispatcher:
         policy = self._policy
         if attempt >= policy.max_attempts:
             return False
+        if outcome.answer is not None and outcome.answer.oversized:
+            return False  # it would be as large again
         status = outcome.answer.status if outcome.answer is not None else None
         if not policy.may_retry(
             idempotent=request.idempotent,
@@ -314,6 +318,7 @@ class Dispatcher:
             headers=headers,
             timeout=call.timeouts.within(call.left()),
             proxy=self._proxies.for_url(url) if self._proxies is not None else None,
+            max_bytes=self._max_bytes,
         )
         if outcome.processed is Processed.NO:
             call.may_have_left = False  # refused or never sent: nothing is pending

@@ -17,14 +17,24 @@ import aiohttp
 import attrs
 from yarl import URL
 
-from ._wire import Answer, Failure, Processed, Request, classify, processed
+from ._wire import Answer, Failure, Processed, Request, classify, oversized, processed
 
-__all__ = ["DEFAULT_CONNECT", "EnvProxies", "Outcome", "Timeouts", "exchange"]
+__all__ = [
+    "DEFAULT_CONNECT",
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "EnvProxies",
+    "Outcome",
+    "Timeouts",
+    "exchange",
+]
 
 #: Connect timeout when none is given: at most this, and at most half an attempt's timeout.
 DEFAULT_CONNECT = 10.0
 #: An attempt's timeout when an ``aiohttp.ClientTimeout`` gives no total.
 DEFAULT_TOTAL = 30.0
+#: The most bytes of one answer the client reads: a 100-row page is about 50 kB, so this is
+#: far above any answer the API gives, and far below what would threaten the process.
+DEFAULT_MAX_ANSWER_BYTES = 32 * 2**20
 
 
 def _seconds(value: object) -> float:
@@ -163,8 +173,13 @@ async def exchange(
     headers: Mapping[str, str],
     timeout: aiohttp.ClientTimeout,
     proxy: str | None = None,
+    max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
 ) -> Outcome:
-    """Send once; the answer classified, or how the attempt failed."""
+    """Send once; the answer classified, or how the attempt failed.
+
+    At most ``max_bytes`` of the answer's body are read: a larger one is refused (see
+    :func:`~leat_async._wire.oversized`) and its connection closed, the rest never read.
+    """
     # a borrowed session's own middlewares stay in force, inside ours
     once = _OneSend()
     middlewares = (once, *getattr(session, "_middlewares", ()))
@@ -181,8 +196,10 @@ async def exchange(
             proxy=proxy,
             middlewares=middlewares,
         ) as resp:
-            raw = await resp.read()
             status, resp_headers = resp.status, resp.headers
+            raw = await _read_within(resp, max_bytes)
+            if raw is None:
+                resp.close()  # the rest stays unread: the connection cannot be reused
     except aiohttp.ConnectionTimeoutError:  # not opened within the connect timeout
         cause = f"could not connect within {timeout.connect:g} s"
         return Outcome(failure=Failure.CONNECT, cause=cause, sent_at=sent_at)
@@ -196,8 +213,30 @@ async def exchange(
         return Outcome(failure=Failure.TIMEOUT, cause=cause, sent_at=sent_at)
     except (aiohttp.ClientError, OSError) as exc:
         return Outcome(failure=Failure.DISCONNECTED, cause=_describe(exc), sent_at=sent_at)
-    answer = classify(status, resp_headers, raw, request=request, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    if raw is None:
+        answer = oversized(status, resp_headers, limit=max_bytes, request=request, now=now)
+    else:
+        answer = classify(status, resp_headers, raw, request=request, now=now)
     return Outcome(answer=answer, date_header=resp_headers.get("Date"), sent_at=sent_at)
+
+
+async def _read_within(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or ``None`` as soon as it is known to be larger than ``limit``."""
+    length = resp.content_length
+    if length is not None and length > limit:
+        return None
+    if length is not None and "Content-Encoding" not in resp.headers:
+        return await resp.read()  # its size is known and within the limit: one read
+    # no length (chunked), or a compressed one that says nothing of the decoded size
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _describe(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ __all__ = [
     "classify",
     "encode_json",
     "leat_error_body",
+    "oversized",
     "parse_json",
     "parse_rate_info",
     "parse_retry_after",
@@ -197,6 +198,7 @@ class Answer:
     headers: Mapping[str, str] = attrs.field(default=MappingProxyType({}), repr=False)
     rate: RateInfo = RateInfo()
     leat_body: bool = False  # a Leat error document: a message *and* a numeric code
+    oversized: bool = False  # larger than the client reads: refused unread, never asked again
 
     @property
     def processed(self) -> Processed:
@@ -370,6 +372,29 @@ def classify(
     else:
         error = cls(message, status=status, code=code, errors=errors, **where)
     return Answer(status, error=error, rate=rate, leat_body=code is not None)
+
+
+def oversized(
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    limit: int,
+    request: Request,
+    now: datetime,
+) -> Answer:
+    """An answer whose body was larger than ``limit`` bytes: an error, its body left unread.
+
+    It proves nothing about the request but what its status says (a 2xx: it was processed).
+    """
+    error = LeatAPIError(
+        f"HTTP {status} answer larger than {limit:,} bytes (max_answer_bytes): not read",
+        status=status,
+        headers=headers,
+        method=request.method,
+        path=request.path,
+    )
+    rate = parse_rate_info(headers, now)
+    return Answer(status, error=error, headers=headers, rate=rate, oversized=True)
 
 
 def snippet(body: bytes, limit: int = 60) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 import leat_async as la
 from leat_async import LeatClient, RetryPolicy
@@ -335,3 +336,69 @@ async def test_cancelled_call_frees_its_slot(fake: FakeLeat) -> None:
         page = await asyncio.wait_for(c.giftcard_transactions.list(), 2.0)
     assert page.meta.total == 0
     assert c.stats.retries == 0
+
+
+# -- answers too large to read ------------------------------------------------------------------
+
+SMALL_CAP = 64 * 1024
+HUGE = b'{"data": [' + b'"x", ' * 400_000 + b'"x"]}'  # 2 MB: far past the cap, valid JSON
+
+
+async def test_a_huge_answer_to_a_read_is_refused_unread(fake: FakeLeat) -> None:
+    fake.add_fault(Fault(method="GET", status=200, body=HUGE, times=None))
+    async with LeatClient(TOKEN, base_url=fake.url, max_answer_bytes=SMALL_CAP) as client:
+        with pytest.raises(la.LeatAPIError) as info:
+            await client.giftcard_transactions.list()
+    assert not isinstance(info.value, la.OutcomeUnknownError)
+    assert info.value.status == 200 and f"larger than {SMALL_CAP:,} bytes" in str(info.value)
+    assert len(fake.requests) == 1  # a huge answer is not asked for again
+
+
+async def test_a_huge_answer_to_a_charge_is_an_unknown_outcome_it_landed(
+    fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    fake.add_fault(Fault(method="POST", status=200, body=HUGE, when="after"))
+    async with LeatClient(TOKEN, base_url=fake.url, max_answer_bytes=SMALL_CAP) as client:
+        with pytest.raises(la.OutcomeUnknownError) as info:
+            await charge(client, card, shop)
+        assert info.value.status == 200 and "larger than" in str(info.value)
+        found = await client.giftcard_transactions.recover(info.value, wait=False)
+    assert posts(fake) == 1 and found is not None and found.uuid == fake.transactions[0].uuid
+
+
+async def test_an_endless_answer_is_cut_off_at_the_cap() -> None:
+    """A body that never ends (chunked, no length) is refused once past the cap, not read on."""
+    sent = 0
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await response.prepare(request)
+        chunk = b" " * 65536
+        while True:  # until the client goes away
+            await response.write(chunk)
+            sent += len(chunk)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", endless)
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with LeatClient(
+            TOKEN, base_url=f"http://127.0.0.1:{port}", max_answer_bytes=SMALL_CAP, timeout=30
+        ) as client:
+            with pytest.raises(la.LeatAPIError, match="larger than"):
+                await client.giftcard_transactions.get("abc")
+    finally:
+        await runner.cleanup()
+    assert sent < 64 * SMALL_CAP  # the client stopped reading: the server could not go on
+
+
+def test_the_answer_cap_is_checked_and_far_above_a_page() -> None:
+    for bad in (0, -1, 1.5, True, "1"):
+        with pytest.raises((TypeError, ValueError), match="max_answer_bytes"):
+            LeatClient(TOKEN, max_answer_bytes=bad)  # type: ignore[arg-type]
+    assert la.DEFAULT_MAX_ANSWER_BYTES >= 100 * 100_000  # a 100-row page is ~50 kB
