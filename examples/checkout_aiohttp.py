@@ -44,6 +44,7 @@ from typing import Any
 from aiohttp import web
 
 from leat_async import (
+    AmbiguousOutcomeError,
     GiftcardExpiredError,
     GiftcardNotFoundError,
     GiftcardTransaction,
@@ -318,6 +319,13 @@ async def settle(app: web.Application, order: Order, lost: OutcomeUnknownError) 
     for attempt in range(5):
         try:
             tx = await app[CLIENT].giftcard_transactions.recover(lost)
+        except AmbiguousOutcomeError as group:  # look-alikes: which one landed is not known
+            surely = "charged" if group.landed_for_certain else "perhaps charged"
+            order.detail = (
+                f"{surely}: {group.landed} of {len(group.requests)} identical requests landed; "
+                "settle the group with recover_group() or reconcile it"
+            )
+            return  # stays "pending": never guessed
         except LeatError as error:  # the search itself failed: Leat is down; try again
             log.warning("settling order %s: %s; trying again", order.order, error)
             await asyncio.sleep(2**attempt)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient
 from ._convert import transaction_from_json
 from ._errors import (
+    AmbiguousOutcomeError,
     AuthenticationError,
     GiftcardExpiredError,
     GiftcardNotFoundError,
@@ -47,6 +48,7 @@ from ._pacing import LocalRateState, RateState
 from ._pagination import Pager, Sort
 from ._params import CreatedAt
 from ._position import Position
+from ._recovery import GroupOutcome
 from ._retry import RetryPolicy
 from ._version import __version__
 from ._walk import ItemIterator, PageIterator
@@ -69,6 +71,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_ANSWER_BYTES",
+    "AmbiguousOutcomeError",
     "AuthenticationError",
     "CardRef",
     "CreatedAt",
@@ -82,6 +85,7 @@ __all__ = [
     "GiftcardProgramNotFoundError",
     "GiftcardProgramRef",
     "GiftcardTransaction",
+    "GroupOutcome",
     "InsufficientBalanceError",
     "InvalidInputError",
     "ItemIterator",

@@ -66,6 +66,10 @@ class LeatClient(AsyncClosing):
     ``max_answer_bytes``: the most of one answer the client reads (32 MiB by default, far
     above any page); past it a read raises ``LeatAPIError`` and a create or reverse
     ``OutcomeUnknownError``, and the rest is never read into memory.
+    ``correlation_attribute``: a custom attribute every create carries with a random id of
+    its own (unless the caller sets it): where the server echoes ``custom_attributes``,
+    ``recover()`` then tells look-alike charges apart exactly. Off by default: Leat accepts
+    only the custom attributes the account defines.
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class LeatClient(AsyncClosing):
         landing_horizon: float = DEFAULT_LANDING_HORIZON,
         trust_env: bool = False,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        correlation_attribute: str | None = None,
     ) -> None:
         token = _check_token(token)
         max_bytes = _check_positive(max_answer_bytes, "max_answer_bytes")
@@ -125,8 +130,12 @@ class LeatClient(AsyncClosing):
             proxies=EnvProxies() if trust_env and session is None else None,
             max_answer_bytes=max_bytes,
         )
+        if correlation_attribute is not None and (
+            not isinstance(correlation_attribute, str) or not correlation_attribute.strip()
+        ):
+            raise ValueError("correlation_attribute must be a non-empty str or None")
         self.giftcard_transactions: GiftcardTransactions = GiftcardTransactions(
-            self._dispatcher, prefetch=concurrency
+            self._dispatcher, prefetch=concurrency, correlation_attribute=correlation_attribute
         )
         self.giftcards: Giftcards = Giftcards(self._dispatcher, prefetch=concurrency)
         self.giftcard_programs: GiftcardPrograms = GiftcardPrograms(self._dispatcher)

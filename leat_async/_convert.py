@@ -42,6 +42,7 @@ __all__ = [
     "StructureError",
     "data_parser",
     "document",
+    "echoed_attributes",
     "make_converter",
     "structure",
     "transaction_from_json",
@@ -306,6 +307,17 @@ _one_from_document = data_parser(GiftcardTransaction)
 transaction_page = _fast(_TxPage, _finished_page, _page_from_document)
 #: One transaction from an answer's body (``get``, ``create``, ``reverse``).
 transaction_parser = _fast(_Data[GiftcardTransaction], _finished_one, _one_from_document)
+
+
+def echoed_attributes(body: bytes, rows: int) -> list[Any]:
+    """The ``custom_attributes`` each of a listing answer's ``rows`` rows carries, where the
+    server echoes them (``None`` for a row without; the documented answer has none)."""
+    if b'"custom_attributes"' not in body:
+        return [None] * rows
+    data = document(body)["data"]
+    if not isinstance(data, list) or len(data) != rows:
+        return [None] * rows
+    return [row.get("custom_attributes") if isinstance(row, dict) else None for row in data]
 
 
 def _explain(exc: BaseException) -> str:

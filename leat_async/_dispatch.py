@@ -35,7 +35,7 @@ from ._money import MoneyTasks
 from ._pacing import RateState
 from ._retry import RetryBudget, RetryPolicy, next_delay
 from ._transport import DEFAULT_MAX_ANSWER_BYTES, EnvProxies, Outcome, Timeouts, exchange
-from ._wire import Failure, Processed, Request, server_date
+from ._wire import Failure, Processed, Request, finished, server_date
 
 if TYPE_CHECKING:
     import aiohttp
@@ -150,13 +150,20 @@ class Dispatcher:
         return self._timeouts if timeout is None else Timeouts.of(timeout)
 
     async def send(
-        self, request: Request, parse: Callable[[bytes], T], *, timeout: float | None = None
+        self,
+        request: Request,
+        parse: Callable[[bytes], T],
+        *,
+        timeout: float | None = None,
+        lost: Callable[[OutcomeUnknownError], None] | None = None,
     ) -> Reply[T]:
         """Send ``request`` under every gate; retry as the policy allows; parse the answer.
 
         ``parse``: a 2xx answer's body to the value (an exception from it means the answer is
-        not what the API documents). ``timeout``: seconds per attempt for this call. Arguments
-        that cannot be sent raise ``ValueError`` before anything is counted or sent.
+        not what the API documents). ``timeout``: seconds per attempt for this call. ``lost``:
+        told of a create or reverse whose outcome is unknown, in the request's own task (even
+        when its caller was cancelled). Arguments that cannot be sent raise ``ValueError``
+        before anything is counted or sent.
         """
         body = request.encoded_body()
         clock = asyncio.get_running_loop().time
@@ -170,7 +177,17 @@ class Dispatcher:
         )
         if request.idempotent:
             return await self._run(call, parse)
-        return await self.money.run(request, self._run(call, parse), lambda: call.may_have_left)
+        work = self._run(call, parse) if lost is None else self._run_telling(call, parse, lost)
+        return await self.money.run(request, work, lambda: call.may_have_left)
+
+    async def _run_telling(
+        self, call: _Call, parse: Callable[[bytes], T], lost: Callable[[OutcomeUnknownError], None]
+    ) -> Reply[T]:
+        try:
+            return await self._run(call, parse)
+        except OutcomeUnknownError as error:
+            lost(error)
+            raise
 
     async def _run(self, call: _Call, parse: Callable[[bytes], T]) -> Reply[T]:
         request, policy = call.request, self._policy
@@ -426,7 +443,9 @@ class Dispatcher:
         # disconnect; proxies allow about a minute), and never sooner than we saw it fail
         landing = max(call.timeouts.total, self._horizon)
         deadline = max(sent_at + timedelta(seconds=landing), now)
-        status = outcome.answer.status if outcome.answer is not None else None
+        answer = outcome.answer
+        status = answer.status if answer is not None else None
+        done = answer is not None and finished(answer.status, leat_body=answer.leat_body)
         return OutcomeUnknownError(
             cause,
             operation=request.operation,
@@ -437,6 +456,7 @@ class Dispatcher:
             deadline=deadline,
             status=status,
             attempts=attempts,
+            finished_at=now if done else None,
         )
 
 

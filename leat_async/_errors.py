@@ -21,6 +21,7 @@
     ├── LeatConnectionError          no answer (for a GET: after its retries)
     │   └── LeatTimeoutError
     └── OutcomeUnknownError          a create/reverse that may or may not have happened
+        └── AmbiguousOutcomeError    look-alike lost requests that cannot be told apart
 
 Every error says what was sent (method and path, never the token), what came back and how many
 attempts were made. Every error pickles (for process pools and job queues): its state is its
@@ -32,11 +33,15 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
+if TYPE_CHECKING:
+    from ._models import GiftcardTransaction
+
 __all__ = [
+    "AmbiguousOutcomeError",
     "AuthenticationError",
     "GiftcardExpiredError",
     "GiftcardNotFoundError",
@@ -290,7 +295,9 @@ class OutcomeUnknownError(LeatError):
     The transaction may or may not exist. The request is never resent by the client; pass this
     error to ``await client.giftcard_transactions.recover(error)`` to find out. ``.message``
     names the real cause (a timeout, a dropped connection, a gateway's page, an unreadable
-    answer); ``.deadline`` is the moment after which the request can no longer land.
+    answer); ``.deadline`` is the moment after which the request can no longer land;
+    ``.status`` the answer's status, if one came (a 2xx: it landed); ``.finished_at`` when the
+    server's application said it was done with it, if it did.
     """
 
     def __init__(
@@ -305,10 +312,14 @@ class OutcomeUnknownError(LeatError):
         deadline: datetime,
         status: int | None = None,
         attempts: int = 1,
+        finished_at: datetime | None = None,
     ) -> None:
         super().__init__(message, method=method, path=path, attempts=attempts)
         #: this lost request, and no other (pickled with it): what ``recover()`` claims by
         self.ticket: str = secrets.token_hex(8)
+        #: when the server's application said it was done with the request (a 2xx, or its own
+        #: error answer): whatever it did had happened by then. ``None``: no such answer.
+        self.finished_at: datetime | None = finished_at
         self.operation: Operation = operation
         self.sent: dict[str, Any] = dict(sent)
         self.sent_at: datetime = sent_at
@@ -325,3 +336,80 @@ class OutcomeUnknownError(LeatError):
             f"{self.sent_at.isoformat()}, may still land until {self.deadline.isoformat()}; "
             f"{then}{self._request_text()}"
         )
+
+
+class AmbiguousOutcomeError(OutcomeUnknownError):
+    """Lost requests that look alike (same card, shop and amount, overlapping in time) and
+    that ``recover()`` cannot tell apart: it will not guess which made which transaction.
+
+    - ``requests``: the group's lost requests (this one included), each an
+      ``OutcomeUnknownError`` with its ``.sent`` (map them back to your orders);
+    - ``transactions``: the matching transactions the group may have made;
+    - ``landed``: how many of the group made one (``None`` when even that is not certain);
+    - ``landed_for_certain``: this request surely made one of them (it was answered with a
+      2xx, or every member of the group landed).
+
+    Resolve the group as a whole: ``await client.giftcard_transactions.recover_group(
+    error.requests)`` (a ``GroupOutcome``), e.g. to refund the ones you cannot attribute.
+    Its ``ticket`` is this request's own: ``recover(error)`` answers for it again.
+    """
+
+    requests: tuple[OutcomeUnknownError, ...]
+    transactions: tuple[GiftcardTransaction, ...]
+    landed: int | None
+
+    @classmethod
+    def of(
+        cls,
+        error: OutcomeUnknownError,
+        *,
+        requests: tuple[OutcomeUnknownError, ...],
+        transactions: tuple[GiftcardTransaction, ...],
+        landed: int | None,
+    ) -> AmbiguousOutcomeError:
+        """The ambiguity of ``error``'s group (``error`` stays what it was)."""
+        ambiguous = cls(
+            error.message,
+            operation=error.operation,
+            method=error.method or "POST",
+            path=error.path or "",
+            sent=error.sent,
+            sent_at=error.sent_at,
+            deadline=error.deadline,
+            status=error.status,
+            attempts=error.attempts,
+            finished_at=error.finished_at,
+        )
+        ambiguous.ticket = error.ticket
+        ambiguous.requests = tuple(_plain(r) for r in requests)
+        ambiguous.transactions = transactions
+        ambiguous.landed = landed
+        return ambiguous
+
+    @property
+    def landed_for_certain(self) -> bool:
+        if self.status is not None and 200 <= self.status < 300:
+            return True
+        return self.landed is not None and self.landed == len(self.requests)
+
+    def __str__(self) -> str:
+        count = "an unknown number" if self.landed is None else str(self.landed)
+        return (
+            f"outcome of {self.operation} unknown: {len(self.requests)} lost requests with the "
+            f"same card, shop and amount cannot be told apart ({count} of them made "
+            f"{len(self.transactions)} matching transaction(s)); resolve them together with "
+            f"recover_group(error.requests) [{self.message}]{self._request_text()}"
+        )
+
+
+def _plain(error: OutcomeUnknownError) -> OutcomeUnknownError:
+    """A group's member as its own lost request (never a group of groups)."""
+    if not isinstance(error, AmbiguousOutcomeError):
+        return error
+    plain = OutcomeUnknownError.__new__(OutcomeUnknownError)
+    plain.args = error.args
+    state = dict(error.__dict__)
+    for name in ("requests", "transactions", "landed"):
+        state.pop(name, None)
+    plain.__dict__.update(state)
+    return plain

@@ -31,6 +31,7 @@ __all__ = [
     "check_base_url",
     "classify",
     "encode_json",
+    "finished",
     "leat_error_body",
     "oversized",
     "parse_json",
@@ -135,6 +136,14 @@ def processed(
     if leat_body and (400 <= status < 500 or status == 503):
         return Processed.NO
     return Processed.MAYBE
+
+
+def finished(status: int, *, leat_body: bool) -> bool:
+    """Did the server's application itself say it was done with the request (so that
+    whatever it did had happened by the answer)? A 2xx, or its own error document on a 5xx
+    that no gateway sends: a 502/504 says nothing of the application behind it, which may
+    still be working, and a 503 is maintenance (refused, never processed)."""
+    return 200 <= status < 300 or (leat_body and status >= 500 and status not in (502, 503, 504))
 
 
 @attrs.frozen

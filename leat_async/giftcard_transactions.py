@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
-from ._convert import transaction_page, transaction_parser
+from ._convert import echoed_attributes, transaction_page, transaction_parser
 from ._errors import OutcomeUnknownError
-from ._models import GiftcardTransaction
+from ._models import GiftcardTransaction, Page
 from ._pagination import Listing, Pager, Sort, check_walk
 from ._params import (
     CreatedAt,
@@ -20,7 +21,7 @@ from ._params import (
     check_sort,
 )
 from ._position import Position
-from ._recovery import Claims, Recovery
+from ._recovery import Claims, GroupOutcome, Recovery
 from ._snapshot import range_parameters
 from ._wire import Request, query_pairs
 
@@ -44,9 +45,12 @@ class GiftcardTransactions:
     ``timeout=``: seconds per attempt for this call, instead of the client's.
     """
 
-    def __init__(self, dispatcher: Dispatcher, *, prefetch: int) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, *, prefetch: int, correlation_attribute: str | None = None
+    ) -> None:
         self._dispatch = dispatcher
         self._prefetch = prefetch
+        self._correlation = correlation_attribute
         self._claims = Claims()
         self._recovery = Recovery(
             claims=self._claims,
@@ -80,16 +84,20 @@ class GiftcardTransactions:
             "shop_uuid": check_id(shop_uuid, "shop_uuid"),
         }
         attributes = check_custom_attributes(custom_attributes)
+        if self._correlation is not None and self._correlation not in (attributes or {}):
+            attributes = {**(attributes or {}), self._correlation: secrets.token_hex(8)}
         if attributes is not None:
             body["custom_attributes"] = attributes
         request = Request("POST", _PATH, body=body, operation="create")
-        return (await self._dispatch.send(request, self._made, timeout=timeout)).value
+        lost = self._recovery.lost
+        return (await self._dispatch.send(request, self._made, timeout=timeout, lost=lost)).value
 
     async def reverse(self, uuid: str, *, timeout: float | None = None) -> GiftcardTransaction:
         """Reverse a transaction; returns the new, reversing transaction. Never sent twice."""
         uuid = check_id(uuid, "uuid", in_path=True)
         request = Request("POST", f"{_PATH}/{uuid}/reverse", operation="reverse", subject=uuid)
-        return (await self._dispatch.send(request, self._made, timeout=timeout)).value
+        lost = self._recovery.lost
+        return (await self._dispatch.send(request, self._made, timeout=timeout, lost=lost)).value
 
     def _made(self, body: bytes) -> GiftcardTransaction:
         """A transaction this client made: claimed as its answer is read (in the request's
@@ -180,14 +188,48 @@ class GiftcardTransactions:
         deadline has passed; otherwise the ``OutcomeUnknownError`` is raised again (still
         unknown), so that a web handler can answer now and let a background job finish.
         Works for an error unpickled in another process or client too.
+
+        Look-alikes (lost requests with the same card, shop and amount, close in time) are
+        decided together: one answered with a 2xx has first claim, and where they cannot be
+        told apart an :class:`~leat_async.AmbiguousOutcomeError` names the group (resolve it
+        with :meth:`recover_group`); it never guesses. Where the server echoes
+        ``custom_attributes``, what each request sent there tells them apart exactly.
         """
         return await self._recovery.recover(error, wait=wait, margin=margin)
 
-    async def _latest(self, shop: str, window: CreatedAt) -> AsyncIterator[GiftcardTransaction]:
-        """The window's rows as they are now, the current second included (no snapshot)."""
+    async def recover_group(
+        self,
+        errors: Sequence[OutcomeUnknownError],
+        *,
+        wait: bool = True,
+        margin: float = RECOVERY_MARGIN,
+    ) -> GroupOutcome:
+        """Resolve look-alike lost requests as a whole (``AmbiguousOutcomeError.requests``).
+
+        Waits until none of them can land any more (``wait=False``: raises the first error
+        again if one still can), then says how many landed, which transactions they made
+        (claimed for the group), and the requests whose own outcome is certain. The
+        requests must share card, shop and amount (else ``ValueError``). Lost requests of
+        other processes can be resolved together here too.
+        """
+        return await self._recovery.recover_group(errors, wait=wait, margin=margin)
+
+    async def _latest(
+        self, shop: str, window: CreatedAt
+    ) -> AsyncIterator[tuple[GiftcardTransaction, Any]]:
+        """The window's rows as they are now, the current second included (no snapshot),
+        each with the ``custom_attributes`` the server echoed, if it does."""
         number, last = 1, 1
+        base = query_pairs([("perPage", 100), ("shop_uuid", shop)])
         while number <= last:
-            page = await self.list(shop_uuid=shop, created_at=window, page=number)
-            for tx in page.data:
-                yield tx
+            query = (*base, ("page", str(number)), *window.query())
+            request = Request("GET", _PATH, query=query, operation="list")
+            page, echoes = (await self._dispatch.send(request, _page_and_echoes)).value
+            for tx, echo in zip(page.data, echoes, strict=True):
+                yield tx, echo
             number, last = number + 1, page.meta.last_page
+
+
+def _page_and_echoes(body: bytes) -> tuple[Page[GiftcardTransaction], list[Any]]:
+    page = _page(body)
+    return page, echoed_attributes(body, len(page.data))

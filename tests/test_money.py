@@ -272,16 +272,23 @@ async def test_two_recoveries_never_share_a_transaction(
     for _ in range(150):  # the search spans two pages
         fake.add_transaction(card=other, shop=shop, amount_in_cents=-500)
     fake.add_fault(Fault(method="POST", drop=True, when="after", times=2))
-    async with LeatClient(TOKEN, base_url=fake.url, landing_horizon=0) as client:
+    async with LeatClient(TOKEN, base_url=fake.url, timeout=0.5, landing_horizon=0) as client:
+        gtx = client.giftcard_transactions
         errors = []
         for _ in range(2):
             with pytest.raises(la.OutcomeUnknownError) as info:
                 await charge(client, card, shop)
             errors.append(info.value)
-        found = await asyncio.gather(*(client.giftcard_transactions.recover(e) for e in errors))
+        # both landed, and nothing tells which made which: each is told so, never given one
+        found = await asyncio.gather(*(gtx.recover(e) for e in errors), return_exceptions=True)
+        group = await gtx.recover_group(errors)
     mine = {tx.uuid for tx in fake.transactions if tx.card is card}
-    assert all(tx is not None for tx in found) and {tx.uuid for tx in found if tx} == mine
     assert len(mine) == 2
+    for answer in found:
+        assert isinstance(answer, la.AmbiguousOutcomeError)
+        assert answer.landed == 2 and answer.landed_for_certain
+        assert {tx.uuid for tx in answer.transactions} == mine
+    assert group.landed == 2 and {tx.uuid for tx in group.transactions} == mine
 
 
 class _SaysWaiting(logging.Handler):

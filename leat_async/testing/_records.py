@@ -249,8 +249,12 @@ def shop_json(shop: ShopRecord) -> dict[str, Any]:
     return {"id": shop.id, "uuid": shop.uuid, "name": shop.name}
 
 
-def transaction_json(tx: TransactionRecord) -> dict[str, Any]:
-    """The transaction as the API shows it, ``extra`` merged last (see ``_with_extra``)."""
+def transaction_json(tx: TransactionRecord, *, echo: bool = False) -> dict[str, Any]:
+    """The transaction as the API shows it, ``extra`` merged last (see ``_with_extra``).
+
+    ``echo``: with the ``custom_attributes`` it was made with (``[]`` for none, as PHP
+    writes an empty array), as a server that echoes them would.
+    """
     out: dict[str, Any] = {
         "id": tx.id,
         "uuid": tx.uuid,
@@ -262,6 +266,8 @@ def transaction_json(tx: TransactionRecord) -> dict[str, Any]:
         "settlements": [dict(s) for s in tx.settlements],
         "created_at": format_ts(tx.ts),
     }
+    if echo:
+        out["custom_attributes"] = dict(tx.custom_attributes) if tx.custom_attributes else []
     return _with_extra(out, tx.extra)
 
 

@@ -38,8 +38,9 @@ def _dumps(value: Any) -> str:
 class Renderer:
     """Renders list pages and single answers; owns a bounded cache of row fragments."""
 
-    def __init__(self, max_rows: int = MAX_CACHED_ROWS) -> None:
+    def __init__(self, max_rows: int = MAX_CACHED_ROWS, *, echo_attributes: bool = False) -> None:
         self.max_rows = max_rows
+        self.echo_attributes = echo_attributes  # rows carry their custom_attributes
         self._rows: dict[int, _Entry] = {}
         self._days: dict[int, str] = {}
 
@@ -64,8 +65,8 @@ class Renderer:
     def _row(
         self, tx: TransactionRecord, shops: dict[ShopRecord, str], settlements: dict[int, str]
     ) -> str:
-        if tx.extra:
-            return _dumps(transaction_json(tx))
+        if tx.extra or self.echo_attributes:
+            return _dumps(transaction_json(tx, echo=self.echo_attributes))
         entry = self._rows.get(tx.id)
         if entry is None or entry[0] is not tx.settled or entry[1] is not tx.card.uuid:
             fresh = self._fragments(tx)

@@ -25,6 +25,7 @@ from ._records import (
     TransactionRecord,
     UuidSentinel,
 )
+from ._render import Renderer
 from ._seed import seed_store
 from ._store import Store
 
@@ -56,6 +57,10 @@ class FakeLeat:
     listing. Each row's own JSON is cached too: a transaction's ``settled``, ``settlements`` and
     ``extra`` (and shops, and card uuids) may change at any time, its other fields not once it
     has been served. A card's balance, ``active``, ``type`` and ``extra`` may change at any time.
+
+    ``echo_custom_attributes``: every transaction's JSON carries the ``custom_attributes`` it
+    was created with (``[]`` for none), as a server that echoes them would; the documented
+    answer has none, and that is the default.
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
@@ -73,6 +78,7 @@ class FakeLeat:
         host: str = "127.0.0.1",
         port: int = 0,
         monotonic: Callable[[], float] | None = None,
+        echo_custom_attributes: bool = False,
     ) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty str")
@@ -90,6 +96,7 @@ class FakeLeat:
             monotonic=monotonic or time.monotonic,
             limiter=limiter,
             latency=latency,
+            renderer=Renderer(echo_attributes=echo_custom_attributes),
         )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
