@@ -38,6 +38,7 @@ from .reconcile import (
     LEDGER_COLUMNS,
     REPORT_COLUMNS,
     InputError,
+    RepeatedTransactionError,
     read_export,
     read_ledger,
     reconcile_to_csv_async,
@@ -46,6 +47,8 @@ from .reconcile import (
 __all__ = ["PhaseBars", "print_counts", "summary_line"]
 
 _LABELS: dict[Phase, str] = {"read": "read", "sort": "sort", "match": "match"}
+#: the fetch options that also apply to a --transactions file: they filter it
+_PERIOD = ("since", "until")
 
 
 class PhaseBars:
@@ -122,11 +125,13 @@ def add_reconcile(commands: Commands) -> argparse.ArgumentParser:
         "row per discrepancy: missing_in_leat (a ledger row without a transaction) or "
         "unexpected_in_leat (a transaction without a ledger row); an amount that differs is "
         "one of each. Transactions come from --transactions, or are fetched with the fetch "
-        "options (bound the period with --since/--until, or every transaction outside the "
-        "ledger shows up as unexpected). Any size: both sides are sorted on disk in a "
-        "temporary directory (removed however the command ends) and matched as they stream, "
-        "in bounded memory. Progress bars (read, sort, match) on a terminal; the counts on "
-        "stdout and a summary line on stderr.",
+        "options; either way --since/--until bound their period (a file's transactions outside "
+        "it are left out; the ledger is taken whole), or every transaction outside the ledger "
+        "shows up as unexpected. A transaction id that appears twice (overlapping exports "
+        "joined) is an input error: Leat holds each once. Any size: both sides are sorted on "
+        "disk in a temporary directory (removed however the command ends) and matched as they "
+        "stream, in bounded memory. Progress bars (read, sort, match) on a terminal; the counts "
+        "on stdout and a summary line on stderr.",
         epilog="Exit status: 0 everything matched; 1 discrepancies found (see the report); "
         "2 bad arguments or an unreadable input (no report is left); 3 the job failed (e.g. "
         "the fetch); 130 interrupted.",
@@ -135,12 +140,14 @@ def add_reconcile(commands: Commands) -> argparse.ArgumentParser:
         "--ledger",
         metavar="LEDGER.csv",
         required=True,
-        help=f"columns {', '.join(LEDGER_COLUMNS)} (created_at in ISO 8601; no zone = UTC)",
+        help=f"columns {', '.join(LEDGER_COLUMNS)} (amount_in_cents in digits 0-9 with an "
+        "optional sign; created_at in ISO 8601, no zone = UTC)",
     )
     rec.add_argument(
         "--transactions",
         metavar="EXPORT.jsonl",
-        help="an export file (JSONL, or CSV if it ends in .csv) instead of fetching",
+        help="an export file (JSONL, or CSV if it ends in .csv) instead of fetching; "
+        "--since/--until filter it",
     )
     rec.add_argument(
         "-o",
@@ -180,10 +187,14 @@ def add_reconcile(commands: Commands) -> argparse.ArgumentParser:
 
 def _run_reconcile(args: argparse.Namespace) -> int:
     target = None if args.output == "-" else _check_output(args.output)
-    fetching = [name for name in _FETCH_OPTIONS if getattr(args, name) is not None]
+    fetching = [
+        name for name in _FETCH_OPTIONS if name not in _PERIOD and getattr(args, name) is not None
+    ]
     if args.transactions is not None and fetching:
         flags = ", ".join("--" + name.replace("_", "-") for name in fetching)
-        raise UsageError(f"--transactions and {flags} exclude each other")
+        raise UsageError(
+            f"--transactions and {flags} exclude each other (only --since/--until filter a file)"
+        )
     created_at = _created_at(args)
     if args.tmp_dir is not None and not Path(args.tmp_dir).is_dir():
         raise UsageError(f"--tmp-dir {args.tmp_dir}: no such directory")
@@ -197,7 +208,7 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     if args.transactions is not None:
         if not Path(args.transactions).is_file():
             raise UsageError(f"cannot read {args.transactions}: no such file")
-        source = read_export(args.transactions)
+        source = read_export(args.transactions, created_at=created_at)
     started = time.monotonic()
     bars = PhaseBars(enabled=sys.stderr.isatty() and not args.quiet)
     try:
@@ -227,7 +238,12 @@ async def _fetch_and_reconcile(
     report = sys.stdout if target is None else target
     try:
         if source is not None:
-            return await reconcile_to_csv_async(ledger, source, report, progress=bars, **options)
+            try:
+                return await reconcile_to_csv_async(
+                    ledger, source, report, progress=bars, **options
+                )
+            except RepeatedTransactionError as exc:  # the file's, so a bad argument: exit 2
+                raise UsageError(f"--transactions {args.transactions}: {_one_line(exc)}") from None
         async with _client(args) as (client, _):
             pager = client.giftcard_transactions.list(
                 per_page=100,

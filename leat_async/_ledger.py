@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover - without orjson (PyPy)
 
     _loads = json.loads
 
-from . import GiftcardTransaction, transaction_from_json
+from . import CreatedAt, GiftcardTransaction, transaction_from_json
 from ._csv_cells import unprotect
 from ._export_rows import CSV_TEXT_COLUMNS
 from .export import parse_datetime
@@ -29,6 +29,7 @@ __all__ = [
     "InputError",
     "LedgerFields",
     "LedgerRow",
+    "RepeatedTransactionError",
     "read_export",
     "read_ledger",
     "read_ledger_fields",
@@ -53,6 +54,46 @@ class LedgerRow(NamedTuple):
 
 class InputError(ValueError):
     """A ledger or export file that cannot be read as one; the text names the file and line."""
+
+
+class RepeatedTransactionError(InputError):
+    """A transaction id that came more than once. Leat holds each transaction once, so such an
+    input is not one listing of Leat's (two overlapping exports joined, say) and nothing in it
+    is matched: a report built on it would describe money that does not exist.
+
+    ``transaction_id`` is an id that repeats (one that came as different payments, if any
+    did), ``copies`` how often it came. ``same_payment``: whether those copies agree on what
+    reconcile compares (uuid, card, shop, amount and time); ``None`` where that is not known.
+    ``repeated_ids``: how many ids repeat in all; ``None`` where the search stopped at the first.
+    """
+
+    def __init__(
+        self,
+        transaction_id: int,
+        copies: int = 2,
+        same_payment: bool | None = None,
+        repeated_ids: int | None = None,
+    ) -> None:
+        self.transaction_id = transaction_id
+        self.copies = copies
+        self.same_payment = same_payment
+        self.repeated_ids = repeated_ids
+        times = "twice" if copies == 2 else f"{copies:,} times"
+        more = (
+            f" ({repeated_ids - 1:,} more ids repeat)" if repeated_ids and repeated_ids > 1 else ""
+        )
+        how = {
+            True: ", the same payment each time, as when overlapping exports are joined",
+            False: ", as different payments (uuid, card, shop, amount or time differ)",
+            None: "",
+        }[same_payment]
+        super().__init__(
+            f"transaction id {transaction_id} appears {times}{more}{how}: Leat holds each "
+            "transaction once, so reconcile against one export of the period"
+        )
+
+    def __reduce__(self) -> tuple[type[RepeatedTransactionError], tuple[object, ...]]:
+        return type(self), (self.transaction_id, self.copies, self.same_payment, self.repeated_ids)
 
 
 def read_ledger(path: str | os.PathLike[str]) -> Iterator[LedgerRow]:
@@ -137,21 +178,32 @@ def _empty(column: str) -> NoReturn:
 
 
 def _cents(text: str) -> int:
-    try:
-        return int(text)  # around it, whitespace is allowed
-    except ValueError:
-        shown = text.strip()
-        raise ValueError(f"amount_in_cents {shown!r:.30} is not a whole number of cents") from None
+    digits = text.strip()  # around the number, whitespace is allowed
+    unsigned = digits[1:] if digits[:1] in ("-", "+") else digits
+    # int() alone also takes "1_000" and the digits of other scripts ("\u0661\u0662"): not money
+    if unsigned.isascii() and unsigned.isdigit():
+        return int(digits)
+    raise ValueError(
+        f"amount_in_cents {digits!r:.30} is not a whole number of cents "
+        "(digits 0-9 with an optional sign)"
+    )
 
 
-def read_export(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    """Stream the transactions of an export file: JSONL, or CSV when the name ends in ``.csv``.
+def read_export(
+    path: str | os.PathLike[str], *, created_at: CreatedAt | None = None
+) -> Iterator[GiftcardTransaction]:
+    """Stream the transactions of an export file: JSONL, or CSV when the name ends in ``.csv``;
+    with ``created_at``, only those it contains (the listing's filter, applied to the file).
 
     Raises :class:`InputError` at the first line that is not a transaction.
     """
     if str(path).lower().endswith(".csv"):
-        return _csv_errors(path, _read_export_csv(path))
-    return _read_export_jsonl(path)
+        rows = _csv_errors(path, _read_export_csv(path))
+    else:
+        rows = _read_export_jsonl(path)
+    if created_at is None:
+        return rows
+    return (tx for tx in rows if created_at.contains(tx.created_at))
 
 
 def _csv_errors(

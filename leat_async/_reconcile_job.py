@@ -7,6 +7,11 @@ per side. :meth:`ReconcileJob.finish` merges the two sorted streams through
 (on disk if need be) into the report's order: first the transactions the ledger lacks, in the
 order they came, then the ledger rows Leat lacks, in ledger order.
 
+Before any of that, it makes sure that no transaction id came twice (Leat holds each once): each
+transaction's id, with a fingerprint of its payment, is sorted too, so that copies of an id end
+up next to each other however far apart they came; one pass over that stream finds them in
+bounded memory (about 50 bytes per id held, the buffer's worth).
+
 Everything here is synchronous and may run in a worker thread; a long step looks at ``stop``
 every few thousand rows and raises :class:`Stopped` once it is set.
 """
@@ -20,9 +25,9 @@ from pathlib import Path
 from typing import IO, Final, Literal
 
 from . import GiftcardTransaction
-from ._ledger import LedgerFields, LedgerRow
+from ._ledger import LedgerFields, LedgerRow, RepeatedTransactionError
 from ._matching import Record, match_sorted
-from ._report import Discrepancy, ReconcileSummary, write_report_rows
+from ._report import Discrepancy, ReconcileSummary, write_report_header, write_report_rows
 from ._spill import ExternalSorter
 
 __all__ = ["DEFAULT_MEMORY_ROWS", "Phase", "Progress", "ReconcileJob", "Stopped"]
@@ -36,6 +41,10 @@ Phase = Literal["read", "sort", "match"]
 Progress = Callable[[Phase, int, "int | None"], None]
 
 _NORM_SIZE: Final = 1 << 16  # uuids remembered in their compared form
+# an id and its payment's fingerprint as one int, ``id << 64 | fingerprint``: ordered by id,
+# and a third of the memory of a tuple of the two
+_FP_BITS: Final = 64
+_FP_MASK: Final = (1 << _FP_BITS) - 1
 _Found = tuple[int, int, tuple[str | int, ...]]  # (0 unexpected | 1 missing, place, csv row)
 
 
@@ -71,6 +80,9 @@ class ReconcileJob:
         )
         self._found: ExternalSorter[_Found] = ExternalSorter(
             directory, name="report", buffer_rows=memory_rows // 2
+        )
+        self._ids: ExternalSorter[int] = ExternalSorter(
+            directory, name="ids", buffer_rows=memory_rows
         )
         # each uuid as given -> as compared (ledger: stripped, lower case; Leat's: lower case)
         self._ledger_norm: dict[str, str] = {}
@@ -130,15 +142,22 @@ class ReconcileJob:
     def add_transactions(self, transactions: Iterable[GiftcardTransaction]) -> int:
         """Take transactions; return how many."""
         before = self.transactions
-        self._txs.add(self._transaction_records(transactions))
+        ids: list[int] = []
+        self._txs.add(self._transaction_records(transactions, ids))
+        self._ids.add(ids)
         self._read()
         return self.transactions - before
 
-    def _transaction_records(self, transactions: Iterable[GiftcardTransaction]) -> Iterator[Record]:
-        norm, zone = self._tx_norm, self._zone
+    def _transaction_records(
+        self, transactions: Iterable[GiftcardTransaction], ids: list[int]
+    ) -> Iterator[Record]:
+        """The transactions' records; each one's id and fingerprint go to ``ids``."""
+        norm, zone, note = self._tx_norm, self._zone, ids.append
         for place, tx in enumerate(transactions, self.transactions + 1):
             card, shop, when = tx.card.uuid, tx.shop.uuid, tx.created_at
             t = when.timestamp()
+            payment = hash((tx.uuid, card, shop, tx.amount_in_cents, t))
+            note((tx.id << _FP_BITS) | (payment & _FP_MASK))
             rec = (
                 norm.get(card) or self._normal(norm, card, card) if card else "",
                 norm.get(shop) or self._normal(norm, shop, shop) if shop else "",
@@ -196,20 +215,40 @@ class ReconcileJob:
     # -- matching -----------------------------------------------------------------------------
 
     def finish(self, out: IO[str]) -> ReconcileSummary:
-        """Match, write the report's rows (not its header) to ``out``; return the counts."""
+        """Match, write the report (its header, then its rows) to ``out``; return the counts.
+
+        :class:`RepeatedTransactionError` if a transaction id came twice: then nothing is
+        matched and nothing is written.
+        """
         total = self.ledger_rows + self.transactions
         self._say("read", total, total)
+        self._refuse_repeats()
         ledger, txs = self._ledger.sorted(), self._txs.sorted()
         self._say("sort", total, total)
         for side, rec in match_sorted(ledger, txs, self._tol, tick=self._matching):
             self._report(side, rec)
         self._say("match", total, total)
+        write_report_header(out)
         write_report_rows(out, (row for _, _, row in self._found.sorted()))
         return ReconcileSummary(
             matched=self.ledger_rows - self._missing,
             missing_in_leat=self._missing,
             unexpected_in_leat=self._unexpected,
         )
+
+    def _refuse_repeats(self) -> None:
+        """Raise :class:`RepeatedTransactionError` if an id came twice: naming one that came as
+        different payments if any did (the worse case), else the lowest, and counting them."""
+        repeats = _repeats(self._ids.sorted(), self._stop)
+        first = next(repeats, None)
+        if first is None:
+            return
+        named, count = first, 1
+        for repeat in repeats:
+            count += 1
+            if named[2] and not repeat[2]:
+                named = repeat
+        raise RepeatedTransactionError(*named, repeated_ids=count)
 
     def _report(self, side: int, rec: Record) -> None:
         """A discrepancy: ``side`` 0 a ledger record, 1 a transaction's."""
@@ -234,6 +273,29 @@ class ReconcileJob:
     def _say(self, phase: Phase, done: int, total: int | None) -> None:
         if self._progress is not None:
             self._progress(phase, done, total)
+
+
+def _repeats(ids: Iterator[int], stop: threading.Event) -> Iterator[tuple[int, int, bool]]:
+    """``(id, copies, same_payment)`` for each id that comes more than once in ``ids`` (sorted
+    ``id << 64 | fingerprint`` values: an id's copies are adjacent, ordered by fingerprint)."""
+    it = iter(ids)
+    value = next(it, None)
+    if value is None:
+        return
+    last, first, copies, same = value >> _FP_BITS, value & _FP_MASK, 1, True
+    for n, value in enumerate(it, 1):
+        if not n & 8191 and stop.is_set():
+            raise Stopped
+        id = value >> _FP_BITS
+        if id == last:
+            copies += 1
+            same = same and value & _FP_MASK == first
+            continue
+        if copies > 1:
+            yield last, copies, same
+        last, first, copies, same = id, value & _FP_MASK, 1, True
+    if copies > 1:
+        yield last, copies, same
 
 
 _EXACT_SPAN: Final = 2.0**32  # seconds from 1970 within which a float holds every microsecond

@@ -3,7 +3,9 @@ streamed past it (those a ledger row could match are held until the end).
 
 It returns every match as well as every discrepancy, and it is the reference the on-disk job
 (:mod:`leat_async._reconcile_job`) is tested against: both pair rows by the rule in
-:mod:`leat_async.reconcile`'s docstring. Its memory grows with the ledger (about 1 KB a row).
+:mod:`leat_async.reconcile`'s docstring, and both refuse a transaction id that comes twice. Its
+memory grows with the ledger (about 1 KB a row) and, by the set of ids seen, with the
+transactions (about 60 bytes each).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import attrs
 
 from . import GiftcardTransaction
-from ._ledger import LedgerRow
+from ._ledger import LedgerRow, RepeatedTransactionError
 from ._matching import match_times, tolerance_seconds
 from ._report import Discrepancy, Match, ReconcileSummary
 
@@ -51,7 +53,8 @@ class Reconciler:
 
     Only transactions within reach of a ledger row are held until :meth:`finish`. With
     ``keep_matches=False`` only what their report row needs is held, and ``matches`` stays
-    empty.
+    empty. :meth:`feed` raises :class:`~leat_async.reconcile.RepeatedTransactionError` for a
+    transaction id it was fed before: what it returned until then is not a report.
     """
 
     def __init__(
@@ -87,6 +90,7 @@ class Reconciler:
                 group.sort(key=_time_then_place)
         self._groups = groups
         self._held: dict[int, list[_Held]] = {}
+        self._ids: set[int] = set()
         self._ledger_rows = count
         self._seq = 0
         self._unexpected = 0
@@ -98,6 +102,10 @@ class Reconciler:
         """Take one transaction; return it as ``unexpected_in_leat`` if nothing can match it."""
         if self._finished:
             raise RuntimeError("this Reconciler is finished")
+        ids = self._ids
+        if tx.id in ids:
+            raise RepeatedTransactionError(tx.id)
+        ids.add(tx.id)
         self._seq += 1
         card, shop = tx.card.uuid, tx.shop.uuid
         if card and shop:

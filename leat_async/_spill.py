@@ -1,7 +1,7 @@
 """An external sort: rows in, the same rows out in order, in bounded memory.
 
-Rows (tuples compared as they are) collect in a buffer; a full buffer is sorted and written to
-its own run file, a few thousand rows per pickled block, and the runs are merged with
+Rows (tuples or ints, compared as they are) collect in a buffer; a full buffer is sorted and
+written to its own run file, a few thousand rows per pickled block, and the runs are merged with
 :func:`heapq.merge`, reading one block of each run at a time. Runs beyond :data:`MAX_FAN_IN` are
 first merged into bigger runs, so the merge's memory stays bounded however many there are. Rows
 that fit in one buffer never touch the disk.
@@ -23,7 +23,7 @@ from typing import Any, Final, Generic, TypeVar
 
 __all__ = ["BLOCK_ROWS", "MAX_FAN_IN", "ExternalSorter"]
 
-Row = TypeVar("Row", bound=tuple[Any, ...])
+Row = TypeVar("Row", bound=tuple[Any, ...] | int)
 
 BLOCK_ROWS: Final = 512  # rows per pickled block: the merge holds one block of every run
 MAX_FAN_IN: Final = 128  # runs merged at once

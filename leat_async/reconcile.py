@@ -33,6 +33,11 @@ greedy pass that still matches the most rows, without rule 2.
 
 An amount that differs is therefore one ``missing_in_leat`` plus one ``unexpected_in_leat``.
 
+Leat holds each transaction once, so a transaction id that comes twice (two overlapping exports
+joined, the same file given twice) is refused with :class:`RepeatedTransactionError`, an
+:class:`InputError`, before anything is matched or written: matching both copies would hide a
+payment the ledger books twice, and when the copies differ no rule can tell which one is Leat's.
+
 The report (:data:`REPORT_COLUMNS`) lists the transactions no ledger row matched
 (``unexpected_in_leat``) in the order they came, then the ledger rows no transaction matched
 (``missing_in_leat``) in ledger order. The CSV functions sort both inputs on disk (in a
@@ -55,12 +60,19 @@ from typing import IO, Any, TypeVar
 
 from . import GiftcardTransaction
 from ._export_files import partial_path
-from ._ledger import LEDGER_COLUMNS, InputError, LedgerRow, read_export, read_ledger
+from ._ledger import (
+    LEDGER_COLUMNS,
+    InputError,
+    LedgerRow,
+    RepeatedTransactionError,
+    read_export,
+    read_ledger,
+)
 from ._ledger_worker import WORKER_MIN_BYTES, LedgerWorker
 from ._matching import EXACT_LIMIT, match_times, tolerance_seconds
 from ._reconcile_job import DEFAULT_MEMORY_ROWS, Phase, Progress, ReconcileJob
 from ._reconcile_memory import DEFAULT_TOLERANCE, Reconciler, ReconcileReport, reconcile
-from ._report import REPORT_COLUMNS, Discrepancy, Match, ReconcileSummary, write_report_rows
+from ._report import REPORT_COLUMNS, Discrepancy, Match, ReconcileSummary
 
 __all__ = [
     "DEFAULT_MEMORY_ROWS",
@@ -77,6 +89,7 @@ __all__ = [
     "ReconcileReport",
     "ReconcileSummary",
     "Reconciler",
+    "RepeatedTransactionError",
     "match_times",
     "read_export",
     "read_ledger",
@@ -106,10 +119,12 @@ def reconcile_to_csv(
 
     ``ledger_rows`` are rows, or the path of a ledger CSV. ``report`` is a path (written beside
     it, renamed into place when complete; nothing is left on failure) or an open text file
-    (written, not closed). Sorted runs go to a temporary directory in ``tmp_dir`` (default:
-    the system's), removed however the job ends.
+    (written, not closed; nothing is written to it unless the job succeeds). Sorted runs go to
+    a temporary directory in ``tmp_dir`` (default: the system's), removed however the job ends.
     ``progress(phase, rows, total)`` hears of each phase ("read", "sort", "match");
-    ``memory_rows`` bounds the rows held in memory (about 500 bytes each).
+    ``memory_rows`` bounds the rows held in memory (about 500 bytes each; and as many
+    transaction ids, about 50 bytes each). A transaction id that comes twice raises
+    :class:`RepeatedTransactionError` before anything is written.
     """
     seconds = tolerance_seconds(tolerance)
     with _workspace(tmp_dir) as directory, _report_file(report) as out:
@@ -250,9 +265,8 @@ def _workspace(tmp_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _report_file(report: Report) -> Iterator[IO[str]]:
-    """The report's header, then whatever the job writes; a path appears only when complete."""
+    """Where the job writes its report; a path appears only when complete."""
     if not isinstance(report, str | os.PathLike):
-        write_report_rows(report, [REPORT_COLUMNS])
         yield report
         report.flush()
         return
@@ -260,7 +274,6 @@ def _report_file(report: Report) -> Iterator[IO[str]]:
     partial = partial_path(target)
     try:
         with partial.open("w", newline="", encoding="utf-8") as f:
-            write_report_rows(f, [REPORT_COLUMNS])
             yield f
         os.replace(partial, target)
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import fcntl
 import io
+import json
 import os
 import pty
 import signal
@@ -20,6 +21,7 @@ import pytest
 
 from leat_async.testing import FakeLeat
 
+from .test_cli import ledger_from
 from .test_reconcile import CARD, SHOP, write_ledger
 
 HEADER = "status,reference,transaction_id,transaction_uuid,giftcard_uuid,shop_uuid"
@@ -109,7 +111,7 @@ def test_a_bad_ledger_row_is_exit_2_and_leaves_nothing(work: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         f"leat-async: error: {ledger} line 4002: amount_in_cents '12.50' is not a whole number "
-        "of cents"
+        "of cents (digits 0-9 with an optional sign)"
     ]
     assert names(work) == ["e.jsonl", "ledger.csv", "tmp"] and names(work / "tmp") == []
 
@@ -215,3 +217,106 @@ def test_progress_bars_per_phase_on_a_terminal(work: Path) -> None:
     text = shown.decode()
     for phase in ("read", "sort", "match"):
         assert f"{phase:<5}: 100%" in text and "6.00k/6.00k" in text, text[-2000:]
+
+
+# -- the inputs (issue 19) --------------------------------------------------------------------
+
+
+def test_a_doubled_export_is_exit_2_and_leaves_nothing(work: Path) -> None:
+    """The issue: a ledger that books 100 payments twice, against two overlapping exports
+    joined (ids 101-200 in both). Leat holds each once: 100 missing_in_leat, never a clean run."""
+    ledger = ledger_file(work / "ledger.csv", 300)
+    booked = ledger.read_text().splitlines(keepends=True)
+    ledger.write_text("".join(booked + [r.replace("R", "again-R", 1) for r in booked[101:201]]))
+    single = export_file(work / "all.jsonl", 300)
+    once = run("--ledger", str(ledger), "--transactions", str(single), "-o", str(work / "r.csv"))
+    assert once.returncode == 1
+    assert "300 matched, 100 missing_in_leat, 0 unexpected_in_leat" in once.stderr
+    (work / "r.csv").unlink()
+
+    lines = single.read_text().splitlines(keepends=True)
+    joined = work / "joined.jsonl"
+    joined.write_text("".join(lines[:200] + lines[100:]))
+    base = ["--ledger", str(ledger), "--transactions", str(joined), "--tmp-dir", str(work / "tmp")]
+    proc = run(*base, "-o", str(work / "r.csv"))
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(
+        f"leat-async: error: --transactions {joined}: transaction id 101 appears twice"
+    )
+    assert "the same payment each time" in line and "99 more ids repeat" in line
+    assert names(work) == ["all.jsonl", "joined.jsonl", "ledger.csv", "tmp"]
+    assert names(work / "tmp") == []
+    to_stdout = run(*base, "-o", "-")
+    assert to_stdout.returncode == 2 and to_stdout.stdout == ""
+
+
+def test_since_until_filter_a_transactions_file(work: Path) -> None:
+    """A day's ledger against an export of three days (one transaction a minute, at :10)."""
+    export = export_file(work / "days.jsonl", 3 * 1440)
+    day = [
+        [f"R{i}", CARD, SHOP, "100", f"2024-06-02T{i // 60:02d}:{i % 60:02d}:00"]
+        for i in range(1440)
+    ]
+    ledger = write_ledger(work / "day.csv", day)
+    base = ["--transactions", str(export), "-o", str(work / "r.csv")]
+    whole = run("--ledger", str(ledger), *base)
+    assert whole.returncode == 1
+    assert "1,440 matched, 0 missing_in_leat, 2,880 unexpected_in_leat" in whole.stderr
+    one_day = run("--ledger", str(ledger), *base, "--since", "2024-06-02", "--until", "2024-06-03")
+    assert one_day.returncode == 0, one_day.stderr
+    assert "1,440 ledger rows with 1,440 transactions" in one_day.stderr
+
+    # --since takes its bound, --until does not; no zone is UTC, whatever the machine's zone
+    hour = write_ledger(work / "hour.csv", day[:60])
+    bounds = ["--since", "2024-06-02T02:00:10+02:00", "--until", "2024-06-02T01:00:10"]
+    edges = run("--ledger", str(hour), *base, *bounds, TZ="America/New_York")
+    assert edges.returncode == 0, edges.stderr
+    assert "60 matched, 0 missing_in_leat, 0 unexpected_in_leat" in edges.stderr
+
+    backwards = run("--ledger", str(hour), *base, "--since", "2024-06-03", "--until", "2024-06-02")
+    assert backwards.returncode == 2
+    assert backwards.stderr.splitlines() == ["leat-async: error: --since must be before --until"]
+    other = run("--ledger", str(hour), *base, "--shop-uuid", SHOP)
+    assert other.returncode == 2 and "exclude each other" in other.stderr
+    assert names(work) == ["day.csv", "days.jsonl", "hour.csv", "r.csv", "tmp"]
+
+
+def test_a_filtered_export_reconciles_as_the_fetch_of_that_period(work: Path) -> None:
+    """``--transactions`` with ``--since/--until``: the report a fetch of the period makes."""
+    export = work / "year.jsonl"
+    done = subprocess.run(  # noqa: S603 - our own command
+        [sys.executable, "-m", "leat_async", "export", "--fake", "2000", "-o", str(export)],
+        capture_output=True,
+        env=environ(),
+        timeout=60,
+        check=True,
+    )
+    assert done.returncode == 0
+    rows = [json.loads(line) for line in export.read_text().splitlines()]
+    since, until = rows[700]["created_at"], rows[1100]["created_at"]
+    period = [r for r in rows if since <= r["created_at"] < until and r["card"]["uuid"]]
+    ledger = ledger_from(period[5:], work / "ledger.csv")  # five unexpected_in_leat
+    base = ["--ledger", str(ledger), "--since", since, "--until", until]
+    fetched = run(*base, "--fake", "2000", "-o", str(work / "fetched.csv"))
+    filtered = run(*base, "--transactions", str(export), "-o", str(work / "filtered.csv"))
+    assert fetched.returncode == filtered.returncode == 1, filtered.stderr
+    assert fetched.stdout.splitlines()[:3] == filtered.stdout.splitlines()[:3]
+    assert (work / "filtered.csv").read_bytes() == (work / "fetched.csv").read_bytes()
+    unbounded = run("--ledger", str(ledger), "--transactions", str(export), "-o", "-")
+    assert f"{len(rows) - len(period) + 5:,} unexpected_in_leat" in unbounded.stderr
+
+
+@pytest.mark.parametrize("amount", ["-1_250", "\u0661\u0662\u0665\u0660"])
+def test_a_ledger_amount_in_other_than_ascii_digits_is_exit_2(work: Path, amount: str) -> None:
+    ledger = ledger_file(work / "ledger.csv", 3)
+    text = ledger.read_text().replace(",100,", f",{amount},", 1)
+    ledger.write_text(text, encoding="utf-8")
+    export = export_file(work / "e.jsonl", 3)
+    proc = run("--ledger", str(ledger), "--transactions", str(export), "-o", str(work / "r.csv"))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"leat-async: error: {ledger} line 2: amount_in_cents {amount!r} is not a whole number "
+        "of cents (digits 0-9 with an optional sign)"
+    ]
+    assert names(work) == ["e.jsonl", "ledger.csv", "tmp"]
