@@ -13,7 +13,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
 
-from . import bench_convert, bench_export, bench_money, bench_pager, bench_rate, bench_reconcile
+from . import (
+    bench_convert,
+    bench_export,
+    bench_money,
+    bench_pager,
+    bench_rate,
+    bench_reconcile,
+    bench_ties,
+)
 from ._common import Config, Goal, Section, render
 
 SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
@@ -23,6 +31,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
     "export": bench_export.run,
     "money": bench_money.run,
     "reconcile": bench_reconcile.run,
+    "ties": bench_ties.run,
 }
 
 

@@ -18,6 +18,7 @@
     │   ├── ShopNotFoundError        1008
     │   ├── GiftcardProgramNotFoundError 1100
     │   └── LeatInternalError        1000
+    ├── IncompleteWalkError          a walk that cannot prove it saw every row once
     ├── LeatConnectionError          no answer (for a GET: after its retries)
     │   └── LeatTimeoutError
     └── OutcomeUnknownError          a create/reverse that may or may not have happened
@@ -47,6 +48,7 @@ __all__ = [
     "GiftcardNotFoundError",
     "GiftcardNotIncrementableError",
     "GiftcardProgramNotFoundError",
+    "IncompleteWalkError",
     "InsufficientBalanceError",
     "InvalidInputError",
     "LeatAPIError",
@@ -279,6 +281,34 @@ def api_error_class(status: int, code: int | None) -> type[LeatAPIError]:
     if code is not None and code in CODE_CLASSES:
         return CODE_CLASSES[code]
     return LeatAPIError
+
+
+class IncompleteWalkError(LeatError):
+    """A walk could not prove that it handed out every row of its snapshot once.
+
+    The server returns the rows of one ``created_at`` second in any order, and a walk fetches
+    a second whole whenever a page boundary may have hidden one of its rows; this is raised
+    when even that cannot make sure (a second holding more rows than a page, in an order that
+    changes on every request), or when fewer rows came than the listing's ``meta.total``
+    said. ``second``: the second in question, if one; ``expected`` and ``handed``: the counts.
+    Asking the walk again (or resuming its position) tries that page again.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        second: datetime | None = None,
+        expected: int | None = None,
+        handed: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message, method=method, path=path, attempts=attempts)
+        self.second: datetime | None = second
+        self.expected: int | None = expected
+        self.handed: int | None = handed
 
 
 class LeatConnectionError(LeatError):

@@ -16,7 +16,7 @@ import attrs
 
 from ._models import Page, PageMeta
 from ._params import CreatedAt
-from ._position import Key, Position, WalkState
+from ._position import EdgeMark, Key, Position, WalkState
 from ._snapshot import bounded, holds_nothing
 from ._walk import ItemIterator, PageIterator
 from ._wire import Request
@@ -111,15 +111,26 @@ class Pager(Generic[T]):
         resume: Position | None = None,
     ) -> None:
         seen: Set[Key] = frozenset()
+        # rows handed out before the walk begins: what lets it prove it is complete (on a
+        # stable order, every page before the first is full)
+        handed: int | None = (page - 1) * listing.per_page
+        edge: EdgeMark | None = None
+        expected: int | None = None
         if resume is not None:
+            expected = resume.expected
             resume.check_resumes(listing.name, listing.parameters)
-            page, snapshot, seen = resume.page, resume.snapshot, resume.seen
+            page, snapshot, seen, handed = resume.page, resume.snapshot, resume.seen, resume.handed
+            if resume.edge is not None:
+                edge = (resume.edge, frozenset(seen), resume.edge_repeats)
         self._listing = listing
         self._dispatch = dispatcher
         self._start = page
         self._prefetch = max(0, prefetch)
         self._snapshot = snapshot
         self._seen = seen
+        self._handed = handed
+        self._edge = edge
+        self._expected = expected
         self._latest = self._new_state()
 
     @property
@@ -156,6 +167,9 @@ class Pager(Generic[T]):
             start=self._start,
             snapshot=self._snapshot,
             seen=self._seen,
+            handed=self._handed,
+            edge=self._edge,
+            expected=self._expected,
         )
 
     async def _first_page(self) -> Page[T]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -130,6 +130,13 @@ def _aware(value: datetime | None, name: str) -> datetime | None:
     return value
 
 
+def _whole_second(when: datetime, *, up: bool) -> datetime:
+    """``when`` in UTC, cut to its second (``up``: the next second, if it had a fraction)."""
+    utc = when.astimezone(UTC)
+    whole = utc.replace(microsecond=0)
+    return whole + timedelta(seconds=1) if up and whole != utc else whole
+
+
 @attrs.frozen
 class CreatedAt:
     """A ``created_at`` range: at most one lower bound (``gt``/``gte``), one upper (``lt``/``lte``).
@@ -164,8 +171,14 @@ class CreatedAt:
         return self.lt if self.lt is not None else self.lte
 
     def query(self) -> list[tuple[str, str]]:
+        """The bounds as sent: UTC whole seconds, rounded so that they mean what was asked.
+
+        ``created_at`` is stored to the second, so a fraction can only mislead the server:
+        ``gte 10:00:00.5`` is sent as ``gte 10:00:01``, ``lt 10:00:00.5`` as ``lt 10:00:01``,
+        ``gt``/``lte`` round down.
+        """
         return [
-            (f"created_at[{name}]", value.isoformat())
+            (f"created_at[{name}]", _whole_second(value, up=name in ("gte", "lt")).isoformat())
             for name in ("gt", "gte", "lt", "lte")
             if (value := getattr(self, name)) is not None
         ]

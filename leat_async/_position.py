@@ -16,13 +16,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Key", "Position", "WalkState"]
+__all__ = ["EdgeMark", "Key", "Position", "WalkState"]
 
 T = TypeVar("T")
 #: What tells two items of a listing apart (a transaction's ``id``, a card's ``uuid``).
 Key = int | str
+#: A walk's edge as a position keeps it: the second, the keys seen of it, and how many of its
+#: rows were repeated (``None``: not known, as inside a page).
+EdgeMark = tuple[datetime, frozenset[Key], int | None]
 
-_FORMAT = 1  # the version of to_dict()'s layout
+_FORMAT = 2  # the version of to_dict()'s layout (1: before edge and handed; still read)
 
 
 class Position:
@@ -39,19 +42,46 @@ class Position:
       created before it. A listing without a ``created_at`` filter records when its walk began;
     - ``seen``: keys of rows already handed out that could still appear from ``page`` on;
     - ``listing`` and ``parameters``: the listing and the filters the walk was made with
-      (resuming with others is a ``ValueError``).
+      (resuming with others is a ``ValueError``);
+    - ``edge``: the ``created_at`` second of the last row handed out before ``page``, which
+      ``page`` may go on with (a resumed walk fetches that second whole once, so that an
+      unstable order of equal seconds cannot hide a row); ``None`` for listings without
+      ``created_at``, and for positions saved by older versions; ``edge_repeats``: rows of
+      that second that a page repeated (as many were lost, and are fetched on resuming), or
+      ``None`` when not known (inside a page: the resumed walk fetches the second whole);
+    - ``handed``: how many rows the walk has handed out in all, and ``expected``: how many
+      its snapshot held as it began (what lets the resumed walk prove it is complete, even
+      when rows were dated into the past meanwhile); ``None`` when not known.
 
     Reading ``pager.position`` after every row is cheap: ``seen`` is put together only when it
     is asked for (by ``to_dict``, pickling or comparing).
     """
 
-    __slots__ = ("_before", "_order", "_seen", "listing", "page", "parameters", "snapshot")
+    __slots__ = (
+        "_before",
+        "_edge_keys",
+        "_order",
+        "_seen",
+        "edge",
+        "edge_repeats",
+        "expected",
+        "handed",
+        "listing",
+        "page",
+        "parameters",
+        "snapshot",
+    )
 
     page: int
     snapshot: datetime
     listing: str
     parameters: tuple[tuple[str, str], ...]
+    edge: datetime | None
+    edge_repeats: int | None
+    expected: int | None
+    handed: int | None
     _before: frozenset[Key]  # keys handed out before the page's rows in _order
+    _edge_keys: frozenset[Key]  # keys of the edge's second handed out
     _order: Sequence[Key]
     _seen: frozenset[Key] | None  # the two together, once asked for
 
@@ -63,15 +93,24 @@ class Position:
         seen: Iterable[Key] = (),
         listing: str,
         parameters: Iterable[tuple[str, str]],
+        edge: datetime | None = None,
+        handed: int | None = None,
+        edge_repeats: int | None = None,
+        expected: int | None = None,
     ) -> None:
         _fill(self, page, snapshot, frozenset(seen), (), listing, tuple(parameters))
+        _SET_EDGE(self, edge)
+        _SET_EDGE_REPEATS(self, edge_repeats)
+        _SET_EXPECTED(self, expected)
+        _SET_HANDED(self, handed)
+        _SET_EDGE_KEYS(self, frozenset())
 
     @property
     def seen(self) -> frozenset[Key]:
         seen = self._seen
         if seen is None:
-            seen = self._before.union(self._order)
-            object.__setattr__(self, "_seen", seen)
+            seen = self._before.union(self._order, self._edge_keys)
+            _SET_SEEN(self, seen)
         return seen
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -80,8 +119,19 @@ class Position:
     def __delattr__(self, name: str) -> None:
         raise AttributeError("a Position is immutable")
 
-    def _key(self) -> tuple[object, ...]:
-        return (self.page, self.snapshot, self.seen, self.listing, self.parameters)
+    def _key(self) -> tuple[Any, ...]:
+        """Everything it says, in :func:`_restore`'s order (``seen`` as a frozenset)."""
+        return (
+            self.page,
+            self.snapshot,
+            self.seen,
+            self.listing,
+            self.parameters,
+            self.edge,
+            self.handed,
+            self.edge_repeats,
+            self.expected,
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Position):
@@ -92,10 +142,8 @@ class Position:
         return hash(self._key())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _restore,
-            (self.page, self.snapshot, tuple(self.seen), self.listing, self.parameters),
-        )
+        page, snapshot, seen, *rest = self._key()
+        return (_restore, (page, snapshot, tuple(seen), *rest))
 
     def __repr__(self) -> str:
         return (
@@ -112,12 +160,16 @@ class Position:
             "page": self.page,
             "snapshot": self.snapshot.isoformat(),
             "seen": sorted(self.seen, key=lambda key: (isinstance(key, str), key)),
+            "edge": None if self.edge is None else self.edge.isoformat(),
+            "handed": self.handed,
+            "edge_repeats": self.edge_repeats,
+            "expected": self.expected,
         }
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Position:
         """The position that :meth:`to_dict` gave; ``ValueError`` for anything else."""
-        if not isinstance(doc, Mapping) or doc.get("format") != _FORMAT:
+        if not isinstance(doc, Mapping) or doc.get("format") not in (1, _FORMAT):
             raise ValueError("not a position (made by Position.to_dict of this version)")
         listing, parameters = doc.get("listing"), doc.get("parameters")
         page, snapshot, seen = doc.get("page"), doc.get("snapshot"), doc.get("seen")
@@ -129,12 +181,21 @@ class Position:
             raise ValueError("position: 'page' must be an int >= 1")
         if not isinstance(seen, list) or not all(type(key) in (int, str) for key in seen):
             raise ValueError("position: 'seen' must be a list of ints or strs")
+        edge, handed, repeats = doc.get("edge"), doc.get("handed"), doc.get("edge_repeats")
+        expected = doc.get("expected")
+        for name, count in (("handed", handed), ("edge_repeats", repeats), ("expected", expected)):
+            if count is not None and (type(count) is not int or count < 0):
+                raise ValueError(f"position: {name!r} must be an int >= 0 or null")
         return cls(
             page=page,
             snapshot=_aware(snapshot),
             seen=frozenset(seen),
             listing=listing,
             parameters=tuple((name, value) for name, value in parameters),
+            edge=None if edge is None else _aware(edge, "edge"),
+            handed=handed,
+            edge_repeats=repeats,
+            expected=expected,
         )
 
     def check_resumes(self, listing: str, parameters: tuple[tuple[str, str], ...]) -> None:
@@ -178,6 +239,10 @@ _SET_PAGE, _SET_SNAPSHOT, _SET_BEFORE, _SET_ORDER, _SET_SEEN, _SET_LISTING, _SET
     vars(Position)[name].__set__
     for name in ("page", "snapshot", "_before", "_order", "_seen", "listing", "parameters")
 )
+_SET_EDGE, _SET_HANDED, _SET_EDGE_KEYS, _SET_EDGE_REPEATS, _SET_EXPECTED = (
+    vars(Position)[name].__set__
+    for name in ("edge", "handed", "_edge_keys", "edge_repeats", "expected")
+)
 
 
 def _restore(
@@ -186,8 +251,22 @@ def _restore(
     seen: tuple[Key, ...],
     listing: str,
     parameters: tuple[tuple[str, str], ...],
+    edge: datetime | None = None,
+    handed: int | None = None,
+    edge_repeats: int | None = None,
+    expected: int | None = None,
 ) -> Position:
-    return Position(page=page, snapshot=snapshot, seen=seen, listing=listing, parameters=parameters)
+    return Position(
+        page=page,
+        snapshot=snapshot,
+        seen=seen,
+        listing=listing,
+        parameters=parameters,
+        edge=edge,
+        handed=handed,
+        edge_repeats=edge_repeats,
+        expected=expected,
+    )
 
 
 def _is_pair(value: object) -> bool:
@@ -196,15 +275,15 @@ def _is_pair(value: object) -> bool:
     )
 
 
-def _aware(value: object) -> datetime:
+def _aware(value: object, name: str = "snapshot") -> datetime:
     if not isinstance(value, str):
-        raise ValueError("position: 'snapshot' must be an ISO 8601 str")
+        raise ValueError(f"position: {name!r} must be an ISO 8601 str")
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"position: 'snapshot' is not an ISO 8601 time: {value!r:.40}") from None
+        raise ValueError(f"position: {name!r} is not an ISO 8601 time: {value!r:.40}") from None
     if when.tzinfo is None:
-        raise ValueError("position: 'snapshot' has no timezone")
+        raise ValueError(f"position: {name!r} has no timezone")
     return when
 
 
@@ -218,6 +297,10 @@ class WalkState(Generic[T]):
     """
 
     __slots__ = (
+        "edge_after",
+        "edge_before",
+        "expected",
+        "handed_before",
         "key",
         "left",
         "listing",
@@ -239,8 +322,12 @@ class WalkState(Generic[T]):
         start: int,
         snapshot: datetime | None,
         seen: Set[Key],
+        handed: int | None = None,
+        edge: EdgeMark | None = None,
+        expected: int | None = None,
     ) -> None:
         self.listing: str = listing
+        self.expected: int | None = expected  # rows the snapshot held as the walk began
         self.parameters: tuple[tuple[str, str], ...] = parameters
         self.key: Callable[[T], Key] = key
         self.snapshot: datetime | None = snapshot
@@ -251,11 +338,19 @@ class WalkState(Generic[T]):
         self.page_keys: frozenset[Key] = frozenset(seen)
         self.prev_keys: frozenset[Key] = frozenset()  # keys of the page before it
         self.total_drift: int = 0  # pages whose meta.total differed from the first page's
+        self.handed_before: int | None = handed  # rows handed out before the page (if known)
+        # the second the page began in (the edge), and the one it ends in (see Position.edge)
+        self.edge_before: EdgeMark | None = edge
+        self.edge_after: EdgeMark | None = edge
 
-    def turn(self, number: int, rows: Sequence[T]) -> Sequence[T]:
+    def turn(self, number: int, rows: Sequence[T], edge: EdgeMark | None = None) -> Sequence[T]:
         """Move to page ``number``; its rows less those the two pages before handed out (rows
-        shift by as many as were inserted earlier in the listing meanwhile).
+        shift by as many as were inserted earlier in the listing meanwhile). ``edge``: the
+        second the page ends in, and the keys of its rows seen so far.
         """
+        if self.handed_before is not None:
+            self.handed_before += len(self.order)
+        self.edge_before, self.edge_after = self.edge_after, edge
         order = tuple(map(self.key, rows))
         keys = frozenset(order)
         recent, before = self.page_keys, self.prev_keys
@@ -273,11 +368,28 @@ class WalkState(Generic[T]):
             return None
         order = self.order
         handed = len(order) - len(self.left)
+        count = self.handed_before
         if handed >= len(order):  # the page is done (or none was fetched yet)
-            page, before, order = self.page + 1, self.page_keys, ()
+            page, before, order, edge = self.page + 1, self.page_keys, (), self.edge_after
+            count = None if count is None else count + len(self.order)
         else:
-            page, before, order = self.page, self.prev_keys, order[:handed]
+            page, before, order, edge = self.page, self.prev_keys, order[:handed], self.edge_before
+            count = None if count is None else count + handed
+            if edge is not None:  # the page's head was read: its repeats are not the edge's
+                edge = (edge[0], edge[1], None)
         # a new Position that shares the walk's keys (neither changes once the walk passed them)
         position = Position.__new__(Position)
         _fill(position, page, snapshot, before, order, self.listing, self.parameters)
+        _SET_HANDED(position, count)
+        _SET_EXPECTED(position, self.expected)
+        if edge is None:
+            _SET_EDGE(position, None)
+            _SET_EDGE_KEYS(position, frozenset())
+            _SET_EDGE_REPEATS(position, None)
+        else:
+            _SET_EDGE(position, edge[0])
+            _SET_EDGE_KEYS(position, edge[1])
+            _SET_EDGE_REPEATS(position, edge[2])
+            if position._seen is not None and edge[1]:
+                _SET_SEEN(position, None)  # the edge's keys join what was seen
         return position

@@ -13,15 +13,18 @@ import asyncio
 import logging
 import weakref
 from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Generic, Self, TypeVar
 
 from ._clock import LAG
 from ._closing import AsyncClosing
+from ._errors import IncompleteWalkError
 from ._models import Page
 from ._params import CreatedAt
-from ._position import Position, WalkState
+from ._position import Key, Position, WalkState
 from ._snapshot import bounded, holds_nothing, may_differ, whole_second
+from ._ties import Edge, Seconds
 
 if TYPE_CHECKING:
     from ._dispatch import Reply
@@ -36,6 +39,12 @@ T = TypeVar("T")
 #: How far behind the server's ``Date`` a snapshot taken from the client's estimate of the
 #: server's clock may be before the walk takes a new one: the normal lag, and a second more.
 CLOCK_LAG = timedelta(seconds=LAG + 1)
+#: Times a second holding more rows than a page is fetched whole before the walk gives up
+#: proving it saw every row of it (each pass: its pages, in a new order on an unstable server).
+PASSES = 4
+#: Seconds fetched whole whose rows the walk keeps an eye out for later (an order that is not
+#: by ``created_at`` could still show them).
+_RECENT_COMPLETIONS = 4
 
 
 class PageIterator(AsyncClosing, Generic[T]):
@@ -56,6 +65,20 @@ class PageIterator(AsyncClosing, Generic[T]):
         self._done = False
         self._opened = False
         self._armed: asyncio.TimerHandle | None = None  # a prefetch to start if the caller yields
+        listing = pager._listing
+        # a listing by created_at: the seconds a page boundary cuts are checked (see _ties)
+        self._seconds = (
+            None if listing.created_at is None else Seconds(listing.key, listing.created_at)
+        )
+        mark = state.edge_after  # a resumed walk's: the repeats of its edge, if known
+        self._edge = None
+        if mark is not None:
+            second = int(mark[0].timestamp())
+            self._edge = Edge(second, mark[1], mark[2] or 0, unsure=mark[2] is None)
+        self._completed: deque[frozenset[Key]] = deque(maxlen=_RECENT_COMPLETIONS)
+        self._handed = state.handed_before  # rows handed out in all (None: not known)
+
+        self._again: int | None = None  # a page to ask for again (it could not be completed)
         walk = weakref.ref(self)  # pending work must not keep a dropped walk alive
 
         def refill(done: asyncio.Task[Reply[Page[T]]]) -> None:
@@ -94,7 +117,9 @@ class PageIterator(AsyncClosing, Generic[T]):
         try:
             page = await self._next_page()
         except BaseException:
-            if self._tasks:  # asking again refetches the failed page: nothing is skipped
+            if self._again is not None:  # a page fetched but not handed out: that one again
+                self._next, self._again = self._again, None
+            elif self._tasks:  # asking again refetches the failed page: nothing is skipped
                 self._next = self._tasks[0][0]
             self._cancel()
             raise
@@ -161,12 +186,18 @@ class PageIterator(AsyncClosing, Generic[T]):
                 if self._done:  # closed meanwhile (its request was not cut short): no more
                     return None
             else:
+                self._prove()
                 return None
         if not page.data:
+            self._prove()
             return None
         self._observe(page)
         self._schedule()
-        return self._hand_out(number, page)
+        try:
+            return await self._hand_out(number, page)
+        except BaseException:
+            self._again = number
+            raise
 
     async def _open(self) -> Page[T]:
         """Fix the walk's snapshot and fetch its first page.
@@ -219,6 +250,12 @@ class PageIterator(AsyncClosing, Generic[T]):
 
     def _observe(self, page: Page[T]) -> None:
         meta = page.meta
+        if self._seconds is not None:
+            # Rows created in the past during the walk only add to the total, and a first page
+            # fetched before the snapshot was fixed counts rows of its second too: the lowest
+            # total seen is what the walk must reach, its snapshot as it began.
+            known = self._state.expected
+            self._state.expected = meta.total if known is None else min(known, meta.total)
         if self._total is None:
             self._total = meta.total
         elif meta.total != self._total:
@@ -267,10 +304,81 @@ class PageIterator(AsyncClosing, Generic[T]):
             task.add_done_callback(self._refill)
             self._tasks.append((number, task))
 
-    def _hand_out(self, number: int, page: Page[T]) -> Page[T]:
-        """Record the page in the walk's state, without rows handed out before (a shift)."""
-        rows = self._state.turn(number, page.data)
-        return page if rows is page.data else Page(data=rows, meta=page.meta)
+    async def _hand_out(self, number: int, page: Page[T]) -> Page[T]:
+        """Record the page in the walk's state, without rows handed out before (a shift, or
+        a repeat of an unstable order), with the rows of a second it hid (see ``_ties``)."""
+        rows: Sequence[T] = page.data
+        mark = None
+        if self._seconds is not None:
+            cut = self._seconds.cut(rows, self._edge, last=number >= page.meta.last_page)
+            if cut.complete is None and not self._completed:
+                if len(cut.head) + len(cut.rest) != len(rows):  # repeats were dropped
+                    rows = [*cut.head, *cut.rest]
+            else:
+                missing = await self._complete(cut.complete) if cut.complete else []
+                done = frozenset().union(*self._completed)
+                rows = [r for r in (*cut.head, *missing, *cut.rest) if self._key(r) not in done]
+                if missing:
+                    self._completed.append(frozenset(map(self._key, missing)))
+            self._edge = cut.edge
+            edge = cut.edge
+            mark = None
+            if edge is not None:
+                when = datetime.fromtimestamp(edge.second, UTC)
+                mark = (when, edge.keys, edge.counted)
+        kept = self._state.turn(number, rows, mark)
+        if self._handed is not None:
+            self._handed += len(kept)
+        return page if kept is page.data else Page(data=kept, meta=page.meta)
+
+    def _key(self, item: T) -> Key:
+        return self._pager._listing.key(item)
+
+    async def _complete(self, edge: Edge) -> list[T]:
+        """The rows of ``edge``'s second that the walk has not seen: the second fetched whole
+        (one page, if it holds no more rows than a page; else its pages, until every row of it
+        has been seen, at most ``PASSES`` times)."""
+        start = datetime.fromtimestamp(edge.second, UTC)
+        window = CreatedAt(gte=start, lt=start + timedelta(seconds=1))
+        found: dict[Key, T] = {}
+        # a live walk's edge holds that second's rows alone; a resumed one's, all it had seen
+        known = set() if edge.unsure else set(edge.keys)
+        total = 0
+        for _ in range(PASSES):
+            number, last = 1, 1
+            while number <= last:
+                page = (await self._pager._fetch(number, window)).value
+                for item in page.data:
+                    found.setdefault(self._key(item), item)
+                total, last = page.meta.total, page.meta.last_page
+                number += 1
+            if len(known.union(found)) >= total:
+                break
+        if len(known.union(found)) < total:
+            raise IncompleteWalkError(
+                f"cannot prove the walk saw every row once: {total} rows were created in the "
+                f"second {start.isoformat()}, more than a page holds (per_page "
+                f"{self._pager._listing.per_page}), and the server returns them in a new order "
+                f"on every request ({len(found)} seen in {PASSES} passes); walk a narrower "
+                "range or try again",
+                second=start,
+                expected=total,
+                handed=len(found),
+            )
+        return [item for key, item in found.items() if key not in edge.keys]
+
+    def _prove(self) -> None:
+        """The walk ended: it must have handed out as many rows as its snapshot holds."""
+        handed, target = self._handed, self._state.expected
+        if handed is None or target is None or handed >= target:
+            return
+        raise IncompleteWalkError(
+            f"the walk handed out {handed} rows, but the listing holds {target} within its "
+            "snapshot: rows before its position went missing (rows deleted meanwhile, or an "
+            "unstable order); walk it again from the start",
+            expected=target,
+            handed=handed,
+        )
 
 
 class ItemIterator(AsyncClosing, Generic[T]):

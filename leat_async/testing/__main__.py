@@ -27,6 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rate-window", type=float, default=1.0, help="window in seconds (1)")
     p.add_argument("--latency", type=float, default=0.0, help="seconds per answer (0)")
     p.add_argument("--token", default="test-token", help="accepted bearer token (test-token)")
+    p.add_argument(
+        "--unstable-ties",
+        action="store_true",
+        help="rows of one created_at second come in a new order on every request",
+    )
     return p
 
 
@@ -38,6 +43,7 @@ async def _serve(args: argparse.Namespace) -> None:
         latency=args.latency,
         host=args.host,
         port=args.port,
+        unstable_ties=args.unstable_ties,
     )
     if args.seed:
         fake.seed(args.seed, seed=args.random_seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -38,6 +39,12 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _shuffler(unstable_ties: bool | int) -> random.Random | None:
+    if unstable_ties is False:
+        return None
+    return random.Random(0 if unstable_ties is True else unstable_ties)
+
+
 class FakeLeat:
     """An in-process fake of Leat's giftcard-transactions and giftcard API, over loopback HTTP.
 
@@ -57,6 +64,11 @@ class FakeLeat:
     listing. Each row's own JSON is cached too: a transaction's ``settled``, ``settlements`` and
     ``extra`` (and shops, and card uuids) may change at any time, its other fields not once it
     has been served. A card's balance, ``active``, ``type`` and ``extra`` may change at any time.
+
+    ``unstable_ties``: listings return the rows of one ``created_at`` second in a new order on
+    every request (``sort=created_at``, ``-created_at`` and the default order alike), as MySQL
+    may under ``ORDER BY`` with ``LIMIT/OFFSET``: page offsets then skip some rows and repeat
+    others. ``True``, or an int seeding the shuffles.
 
     ``echo_custom_attributes``: every transaction's JSON carries the ``custom_attributes`` it
     was created with (``[]`` for none), as a server that echoes them would; the documented
@@ -79,6 +91,7 @@ class FakeLeat:
         port: int = 0,
         monotonic: Callable[[], float] | None = None,
         echo_custom_attributes: bool = False,
+        unstable_ties: bool | int = False,
     ) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty str")
@@ -90,7 +103,7 @@ class FakeLeat:
         limiter = FixedWindow(rate_limit, rate_window) if rate_limit is not None else None
         self._clock = clock or _utc_now
         self._rt = Runtime(
-            store=Store(self._clock),
+            store=Store(self._clock, unstable_ties=_shuffler(unstable_ties)),
             token=token,
             clock=self._clock,
             monotonic=monotonic or time.monotonic,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid as uuid_mod
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping
@@ -58,8 +59,13 @@ class Store:
     depend on ``created_at`` order are dropped whenever a row arrives out of time order.
     """
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, clock: Callable[[], datetime], *, unstable_ties: random.Random | None = None
+    ) -> None:
         self.clock = clock
+        #: set: rows of one created_at second come back in a new order on every request, as
+        #: MySQL may give them under ORDER BY created_at with LIMIT/OFFSET
+        self.unstable_ties = unstable_ties
         self.shops: list[ShopRecord] = []
         self.programs: list[ProgramRecord] = []
         self.cards: list[CardRecord] = []
@@ -277,7 +283,7 @@ class Store:
 
     def list_page(self, q: ListQuery) -> tuple[list[TransactionRecord], int]:
         """The rows of the asked page and the total matching rows: O(page + log n) when warm."""
-        if q.sort is None and not self.monotone:
+        if q.sort is None and not self.monotone and self.unstable_ties is None:
             seq = self._id_order_in_range(q.filters, q.lo_ts, q.hi_ts)
             lo, hi = 0, len(seq)
         else:
@@ -291,12 +297,31 @@ class Store:
             return [], total
         if q.sort == "-created_at":
             stop = hi - start
-            rows = seq[max(lo, stop - q.per_page) : stop]
+            rows = self._slice(seq, max(lo, stop - q.per_page), stop)
             rows.reverse()
         else:
             begin = lo + start
-            rows = seq[begin : min(hi, begin + q.per_page)]
+            rows = self._slice(seq, begin, min(hi, begin + q.per_page))
         return rows, total
+
+    def _slice(self, seq: list[TransactionRecord], begin: int, end: int) -> list[TransactionRecord]:
+        """``seq[begin:end]``; with unstable ties, of an order that shuffles each second anew."""
+        shuffle = self.unstable_ties
+        if shuffle is None or begin >= end:
+            return seq[begin:end]
+        # the seconds the slice touches, whole: each is shuffled, then the slice cut from them
+        first = bisect_left(seq, seq[begin].ts, key=_ts_of)
+        last = bisect_right(seq, seq[end - 1].ts, key=_ts_of)
+        window = seq[first:last]
+        runs: list[TransactionRecord] = []
+        i = 0
+        while i < len(window):
+            j = bisect_right(window, window[i].ts, lo=i, key=_ts_of)
+            run = window[i:j]
+            shuffle.shuffle(run)
+            runs.extend(run)
+            i = j
+        return runs[begin - first : end - first]
 
     def _id_order(self, f: Filters) -> list[TransactionRecord]:
         if f == _NO_FILTERS:
