@@ -14,6 +14,13 @@
 The bundled fake server for tests lives in :mod:`leat_async.testing`.
 """
 
+# ruff: noqa: E402 - first of all, before the imports below (aiohttp alone takes ~0.2 s): when
+# this process is the ``leat-async`` command, a Ctrl-C or SIGTERM during them ends it with one
+# line, not a traceback. For a library user this does nothing.
+from ._cli_signals import install_at_start as _install_at_start
+
+_install_at_start()
+
 from typing import TYPE_CHECKING
 
 from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient

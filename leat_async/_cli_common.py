@@ -20,6 +20,8 @@ from . import (
     CreatedAt,
     LeatClient,
 )
+from ._cli_signals import decided
+from ._outputs import destination
 from .export import parse_datetime
 
 PROG = "leat-async"
@@ -28,11 +30,13 @@ TOKEN_ENV = "LEAT_TOKEN"  # noqa: S105 - the variable's name, not a token
 FAKE_END = datetime(2025, 1, 1, tzinfo=UTC)
 DEFAULT_CONCURRENCY = 8
 EXIT_OK, EXIT_DISCREPANCIES, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process that SIGTERM ended
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE  # 141, as for any command whose reader went away
 EXIT_STATUS_HELP = (
     f"Exit status: {EXIT_OK} done; {EXIT_DISCREPANCIES} reconcile found discrepancies; "
     f"{EXIT_USAGE} bad arguments (nothing is left behind); {EXIT_FAILED} the job failed (an "
-    f"export keeps what it saved for a resume); {EXIT_INTERRUPTED} interrupted; "
+    f"export keeps what it saved for a resume); {EXIT_INTERRUPTED} interrupted (Ctrl-C), "
+    f"{EXIT_TERMINATED} terminated (SIGTERM), both after cleaning up; "
     f"{EXIT_BROKEN_PIPE} the reader of -o - went away (a broken pipe, e.g. | head)."
 )
 STDOUT = "-"
@@ -61,18 +65,9 @@ class _Failed(Exception):
 
 
 def _decided(status: int) -> int:
-    """From here the exit status is ``status``: a Ctrl-C while the process winds down (closing
+    """From here the exit status is ``status``: a signal while the process winds down (closing
     connections, joining threads) ends it at once with that status, not with another one."""
-
-    def exit_now(signum: int, frame: Any) -> None:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(status)
-
-    with contextlib.suppress(ValueError):  # not the main thread: leave the signals alone
-        signal.signal(signal.SIGINT, exit_now)
-    return status
+    return decided(status)
 
 
 # -- argument types ---------------------------------------------------------------------------
@@ -188,14 +183,26 @@ def _created_at(args: argparse.Namespace) -> CreatedAt | None:
 
 
 def _check_output(path: str) -> Path:
+    """``-o FILE``: a regular file (through a symlink: its target), a pipe or a device."""
     if path == STDOUT:
         raise UsageError("-o - (standard output) works only for export")
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{path} is a directory")
-    if not target.parent.is_dir():
+    try:
+        where = destination(path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. a directory on the way that may not be searched
+        raise UsageError(f"cannot write {path}: {_one_line(exc)}") from None
+    if where.stream is None and not where.path.parent.is_dir():
         raise UsageError(f"the directory of {path} does not exist")
-    return target
+    return Path(path)
+
+
+def _is_stream(path: Path) -> bool:
+    """Whether ``-o path`` (checked) is written as a stream: a pipe or a device."""
+    try:
+        return destination(path).stream is not None
+    except (OSError, ValueError):
+        return False
 
 
 @contextlib.asynccontextmanager

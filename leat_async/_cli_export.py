@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -24,17 +23,20 @@ from ._cli_common import (
     _created_at,
     _decided,
     _Failed,
+    _is_stream,
     _one_line,
     _Progress,
     _say,
     _seconds,
 )
+from ._cli_signals import run_job
 from .export import (
     CSV_COLUMNS,
     DEFAULT_SETTLE,
     CheckpointError,
     ExportFormat,
     ExportResult,
+    OutputBusyError,
     export_transactions,
     saved_rows,
 )
@@ -49,16 +51,19 @@ def add_export(commands: Commands) -> argparse.ArgumentParser:
         "Rows go to FILE.partial first, with a checkpoint in FILE.checkpoint.json; FILE is "
         "replaced only when the export is complete. An interrupted or failed export keeps both: "
         "run the same command with --resume to continue it. Without --resume, an unfinished "
-        "export in the way is an error (resume it, or delete its two files). A progress bar "
-        "is shown on a terminal; a summary line is always printed to stderr.",
+        "export in the way is an error (resume it, or delete its two files). While an export "
+        "runs it holds a lock on FILE.lock: a second one to the same FILE is refused at once "
+        "(exit 2). Ctrl-C or SIGTERM stops it resumably. A progress bar is shown on a "
+        "terminal; a summary line is always printed to stderr.",
     )
     export.add_argument(
         "-o",
         "--output",
         metavar="FILE",
         required=True,
-        help="the file to write; - writes the rows to standard output as they arrive "
-        "(no checkpoint, no resume)",
+        help="the file to write (through a symlink: its target; the link stays); - writes "
+        "the rows to standard output as they arrive (no checkpoint, no resume), and so does "
+        "a named pipe or a device such as /dev/stdout",
     )
     export.add_argument(
         "--format",
@@ -107,10 +112,10 @@ def _run_export(args: argparse.Namespace) -> int:
             flag = "--resume" if args.resume else "--incremental"
             raise UsageError(f"-o - (standard output) cannot be used with {flag}")
         fmt: ExportFormat = args.format or "jsonl"
-        return asyncio.run(_export(args, None, fmt, _created_at(args)))
+        return run_job(_export(args, None, fmt, _created_at(args)))
     target = _check_output(args.output)
     fmt = args.format or ("csv" if target.suffix.lower() == ".csv" else "jsonl")
-    return asyncio.run(_export(args, target, fmt, _created_at(args)))
+    return run_job(_export(args, target, fmt, _created_at(args)))
 
 
 class _BrokenPipe(Exception):
@@ -145,7 +150,7 @@ async def _export(
         except BrokenPipeError:
             _decided(EXIT_BROKEN_PIPE)
             raise _BrokenPipe from None
-        except (CheckpointError, ValueError, TypeError) as exc:
+        except (CheckpointError, OutputBusyError, ValueError, TypeError) as exc:
             if isinstance(exc, CheckpointError) or not progress.started:
                 raise UsageError(_one_line(exc)) from None  # refused before anything was done
             _decided(EXIT_FAILED)
@@ -168,7 +173,7 @@ def _failure(
 ) -> str:
     """The line for a failed export: the rows it keeps for a resume, what went wrong, what next."""
     counts = f"{stats.retries} retries, {stats.rate_limited} rate-limited"
-    if target is None:
+    if target is None or _is_stream(target):
         return f"export failed after {progress.rows} rows ({counts}): {_cause(exc)}"
     saved = saved_rows(target)
     again = ""

@@ -4,7 +4,6 @@ done (the job itself is :func:`leat_async.reconcile.reconcile_to_csv_async`)."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import threading
 import time
@@ -16,6 +15,7 @@ from . import AuthenticationError, CreatedAt, LeatError
 from ._cli_common import (
     _FETCH_OPTIONS,
     EXIT_DISCREPANCIES,
+    EXIT_FAILED,
     EXIT_OK,
     Commands,
     UsageError,
@@ -24,12 +24,14 @@ from ._cli_common import (
     _check_output,
     _client,
     _created_at,
+    _decided,
     _Failed,
     _one_line,
     _positive_int,
     _say,
     _seconds,
 )
+from ._cli_signals import run_job
 from ._reconcile_job import Phase
 from ._report import ReconcileSummary
 from .reconcile import (
@@ -38,6 +40,7 @@ from .reconcile import (
     LEDGER_COLUMNS,
     REPORT_COLUMNS,
     InputError,
+    OutputBusyError,
     RepeatedTransactionError,
     read_export,
     read_ledger,
@@ -134,7 +137,8 @@ def add_reconcile(commands: Commands) -> argparse.ArgumentParser:
         "on stdout and a summary line on stderr.",
         epilog="Exit status: 0 everything matched; 1 discrepancies found (see the report); "
         "2 bad arguments or an unreadable input (no report is left); 3 the job failed (e.g. "
-        "the fetch); 130 interrupted.",
+        "the fetch); 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): the temporary "
+        "directory and the unfinished report are removed either way.",
     )
     rec.add_argument(
         "--ledger",
@@ -154,7 +158,9 @@ def add_reconcile(commands: Commands) -> argparse.ArgumentParser:
         "--output",
         metavar="REPORT.csv",
         required=True,
-        help=f"the report: {', '.join(REPORT_COLUMNS)}; - for standard output",
+        help=f"the report: {', '.join(REPORT_COLUMNS)}; - for standard output. Through a "
+        "symlink its target is written; a named pipe gets the report as a stream. Another "
+        "reconcile (or export) writing the same file is refused (exit 2)",
     )
     rec.add_argument(
         "--tolerance",
@@ -212,9 +218,7 @@ def _run_reconcile(args: argparse.Namespace) -> int:
     started = time.monotonic()
     bars = PhaseBars(enabled=sys.stderr.isatty() and not args.quiet)
     try:
-        summary = asyncio.run(
-            _fetch_and_reconcile(args, args.ledger, source, target, created_at, bars)
-        )
+        summary = run_job(_fetch_and_reconcile(args, args.ledger, source, target, created_at, bars))
     finally:
         bars.close()
     _print_summary(summary, target, time.monotonic() - started, quiet=args.quiet)
@@ -239,26 +243,35 @@ async def _fetch_and_reconcile(
     try:
         if source is not None:
             try:
-                return await reconcile_to_csv_async(
+                summary = await reconcile_to_csv_async(
                     ledger, source, report, progress=bars, **options
                 )
             except RepeatedTransactionError as exc:  # the file's, so a bad argument: exit 2
                 raise UsageError(f"--transactions {args.transactions}: {_one_line(exc)}") from None
-        async with _client(args) as (client, _):
-            pager = client.giftcard_transactions.list(
-                per_page=100,
-                created_at=created_at,
-                shop_uuid=args.shop_uuid,
-                giftcard_program_uuid=args.giftcard_program_uuid,
-                giftcard_hash=args.giftcard_hash,
-            )
-            return await reconcile_to_csv_async(ledger, pager, report, progress=bars, **options)
+        else:
+            async with _client(args) as (client, _):
+                pager = client.giftcard_transactions.list(
+                    per_page=100,
+                    created_at=created_at,
+                    shop_uuid=args.shop_uuid,
+                    giftcard_program_uuid=args.giftcard_program_uuid,
+                    giftcard_hash=args.giftcard_hash,
+                )
+                summary = await reconcile_to_csv_async(
+                    ledger, pager, report, progress=bars, **options
+                )
+    except OutputBusyError as exc:  # another job writes this report: this one did nothing
+        raise UsageError(_one_line(exc)) from None
     except LeatError as exc:
+        _decided(EXIT_FAILED)
         if isinstance(exc, AuthenticationError):
             raise _Failed(_cause(exc)) from None
         raise _Failed(f"fetching the transactions failed: {_cause(exc)}") from None
     except OSError as exc:  # the disk: the temporary directory or the report
+        _decided(EXIT_FAILED)
         raise _Failed(f"reconcile failed: {_one_line(exc)}") from None
+    _decided(EXIT_OK if summary.clean else EXIT_DISCREPANCIES)  # the report is in place
+    return summary
 
 
 def _print_summary(

@@ -19,7 +19,6 @@ from . import LeatError, __version__
 from ._cli_common import (
     EXIT_BROKEN_PIPE,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
     EXIT_USAGE,
     FAKE_END,
     PROG,
@@ -33,7 +32,8 @@ from ._cli_common import (
 )
 from ._cli_export import _BrokenPipe, add_export
 from ._cli_reconcile import add_reconcile
-from .export import CheckpointError, saved_rows
+from ._cli_signals import Interrupted, take_over
+from .export import CheckpointError, OutputBusyError, saved_rows
 from .reconcile import InputError
 
 __all__ = ["FAKE_END", "build_parser", "main"]
@@ -81,27 +81,30 @@ def _log_level(args: argparse.Namespace) -> int:
 # -- entry point ------------------------------------------------------------------------------
 
 
-def _interrupted(args: argparse.Namespace) -> str:
+def _interrupted(args: argparse.Namespace | None, stop: Interrupted) -> str:
     output = getattr(args, "output", STDOUT)
-    if args.command != "export" or output == STDOUT or saved_rows(output) is None:
-        return "interrupted"
+    if args is None or args.command != "export" or output == STDOUT or saved_rows(output) is None:
+        return stop.word
     how = "again" if args.incremental else "with --resume"
-    return f"interrupted; run the same command {how} to continue"
+    return f"{stop.word}; run the same command {how} to continue"
 
 
-def _outcome(args: argparse.Namespace, exc: BaseException) -> tuple[int, str | None]:
+def _outcome(args: argparse.Namespace | None, exc: BaseException) -> tuple[int, str | None]:
     """The exit status and the one line to print for a command that raised ``exc``."""
+    if isinstance(exc, KeyboardInterrupt):  # SIGINT or SIGTERM (see _cli_signals)
+        stop = exc if isinstance(exc, Interrupted) else Interrupted()
+        return stop.status, _interrupted(args, stop)
     if isinstance(exc, _BrokenPipe | BrokenPipeError):
         # quietly, as any command whose reader went away; and no second error at exit
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE, None
-    if isinstance(exc, UsageError | CheckpointError | InputError | UnicodeDecodeError):
+    if isinstance(
+        exc, UsageError | CheckpointError | InputError | UnicodeDecodeError | OutputBusyError
+    ):
         return EXIT_USAGE, f"error: {_one_line(exc)}"
     if isinstance(exc, _Failed):
         return EXIT_FAILED, f"error: {exc}"
-    if isinstance(exc, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, _interrupted(args)
     if isinstance(exc, LeatError | OSError):
         return EXIT_FAILED, f"error: {_one_line(exc)}"
     if isinstance(exc, ValueError):  # arguments the library refused before sending anything
@@ -114,21 +117,26 @@ def _outcome(args: argparse.Namespace, exc: BaseException) -> tuple[int, str | N
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return the exit status (the console script exits with it).
 
-    Once the status is known, a Ctrl-C no longer changes it (SIGINT stays ignored after this
-    returns: the process is about to exit).
+    SIGINT (Ctrl-C) and SIGTERM stop any command the same way: what it made is cleaned up
+    (an export keeps what a resume needs), one line, status 130 or 143 (see
+    :mod:`leat_async._cli_signals`). Once the status is known, a signal no longer changes it
+    (both stay ignored after this returns: the process is about to exit).
     """
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING)
-    logging.getLogger("leat_async").setLevel(_log_level(args))
-    run: Callable[[argparse.Namespace], int] = args.run
+    take_over()
+    args: argparse.Namespace | None = None
     message: str | None = None
     try:
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING)
+        logging.getLogger("leat_async").setLevel(_log_level(args))
+        run: Callable[[argparse.Namespace], int] = args.run
         status = run(args)
     except BaseException as exc:  # each kind gets its status in _outcome
         status, message = _outcome(args, exc)
     _decided(status)
     if message is not None:
         _say(message)
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):
+            signal.signal(signum, signal.SIG_IGN)
     return status

@@ -40,6 +40,7 @@ from ._export_files import (
 )
 from ._export_output import FileOutput, Output, StreamOutput, in_thread, plan_run, tidy_complete
 from ._export_rows import CSV_COLUMNS, ENCODERS, HEADERS, transaction_json
+from ._outputs import OutputBusyError, destination, one_writer, open_stream
 from ._position import Position
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "CheckpointError",
     "ExportFormat",
     "ExportResult",
+    "OutputBusyError",
     "checkpoint_path",
     "export_transactions",
     "incremental_path",
@@ -69,7 +71,7 @@ Keep = Callable[[Sequence[GiftcardTransaction], Position], Sequence[GiftcardTran
 class ExportResult:
     """What :func:`export_transactions` did."""
 
-    path: Path | None  # None: written to a stream
+    path: Path | None  # the file written (symlinks followed), or the pipe; None: a stream
     format: ExportFormat
     rows: int  # rows in the finished file
     rows_this_run: int
@@ -97,11 +99,15 @@ def parse_datetime(text: str) -> datetime:
 
 def saved_rows(path: str | os.PathLike[str]) -> int | None:
     """Rows an unfinished export of ``path`` keeps for its resume (an incremental one: its new
-    rows only); None when there is nothing to resume."""
-    if not partial_path(path).exists():
+    rows only); None when there is nothing to resume (a pipe or a device: never)."""
+    try:
+        target = destination(path)
+    except (OSError, ValueError):
+        return None
+    if target.stream or not partial_path(target.path).exists():
         return None
     try:
-        progress = read_checkpoint(checkpoint_path(path), None)
+        progress = read_checkpoint(checkpoint_path(target.path), None)
     except CheckpointError:
         return None
     return progress.rows - progress.base_rows
@@ -186,8 +192,13 @@ async def export_transactions(
 ) -> ExportResult:
     """Export every transaction of the listing (with these filters) to ``path``.
 
-    - ``path``: a file, replaced only when the export is complete; or a binary stream
+    - ``path``: a file, replaced only when the export is complete (through a symlink: the
+      link's target, and the files beside it go beside the target); or a binary stream
       (``sys.stdout.buffer``), which gets the rows as they arrive (no checkpoint, no resume).
+      A path to a named pipe or a character device is written as such a stream, never
+      replaced. While an export writes a file, it holds an OS lock on ``FILE.lock`` beside
+      it: another export (or reconcile) of the same file raises :class:`OutputBusyError`
+      before it touches anything.
     - ``format``: ``"jsonl"`` (one transaction per line, the API's field names) or ``"csv"``
       (RFC 4180, the columns of :data:`CSV_COLUMNS`; text cells a spreadsheet would execute
       get a leading ``'``, which :func:`~leat_async.reconcile.read_export` takes off again).
@@ -233,19 +244,32 @@ async def export_transactions(
         return await _export_to_stream(client, path, job, query, progress)
     if resume and incremental:
         raise ValueError("an incremental export resumes by itself: leave out resume")
-    if incremental:
-        from ._incremental import export_increment
+    target = destination(path)
+    if target.stream is not None:
+        if resume or incremental:
+            raise ValueError(
+                f"{os.fspath(path)} is {target.stream}, written as a stream: it cannot be "
+                "resumed or appended to; give a regular file"
+            )
+        with await open_stream(target.path) as stream:
+            result = await _export_to_stream(client, stream, job, query, progress)
+        return attrs.evolve(result, path=Path(path))
+    with one_writer(target.path, shown=path):
+        if incremental:
+            from ._incremental import export_increment
 
-        return await export_increment(
-            client,
-            Path(path),
-            job,
-            query,
-            settle=settle,
-            progress=progress,
-            checkpoint_every=checkpoint_every,
+            return await export_increment(
+                client,
+                target.path,
+                job,
+                query,
+                settle=settle,
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+            )
+        return await _export_to_file(
+            client, target.path, job, query, resume, progress, checkpoint_every
         )
-    return await _export_to_file(client, Path(path), job, query, resume, progress, checkpoint_every)
 
 
 def _checked_query(

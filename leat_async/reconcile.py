@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import itertools
 import os
 import tempfile
@@ -70,6 +71,7 @@ from ._ledger import (
 )
 from ._ledger_worker import WORKER_MIN_BYTES, LedgerWorker
 from ._matching import EXACT_LIMIT, match_times, tolerance_seconds
+from ._outputs import OutputBusyError, destination, one_writer, open_stream
 from ._reconcile_job import DEFAULT_MEMORY_ROWS, Phase, Progress, ReconcileJob
 from ._reconcile_memory import DEFAULT_TOLERANCE, Reconciler, ReconcileReport, reconcile
 from ._report import REPORT_COLUMNS, Discrepancy, Match, ReconcileSummary
@@ -84,6 +86,7 @@ __all__ = [
     "InputError",
     "LedgerRow",
     "Match",
+    "OutputBusyError",
     "Phase",
     "Progress",
     "ReconcileReport",
@@ -118,16 +121,19 @@ def reconcile_to_csv(
     """Reconcile in bounded memory, writing the discrepancies to a CSV report.
 
     ``ledger_rows`` are rows, or the path of a ledger CSV. ``report`` is a path (written beside
-    it, renamed into place when complete; nothing is left on failure) or an open text file
-    (written, not closed; nothing is written to it unless the job succeeds). Sorted runs go to
-    a temporary directory in ``tmp_dir`` (default: the system's), removed however the job ends.
+    it, renamed into place when complete; nothing is left on failure; through a symlink, its
+    target) or an open text file (written, not closed; nothing is written to it unless the job
+    succeeds); a path to a named pipe or a device is written as such a file. While the job
+    writes a report file it holds an OS lock on ``REPORT.lock`` beside it: another job for the
+    same report raises :class:`OutputBusyError` before it touches anything. Sorted runs go to a
+    temporary directory in ``tmp_dir`` (default: the system's), removed however the job ends.
     ``progress(phase, rows, total)`` hears of each phase ("read", "sort", "match");
     ``memory_rows`` bounds the rows held in memory (about 500 bytes each; and as many
     transaction ids, about 50 bytes each). A transaction id that comes twice raises
     :class:`RepeatedTransactionError` before anything is written.
     """
     seconds = tolerance_seconds(tolerance)
-    with _workspace(tmp_dir) as directory, _report_file(report) as out:
+    with _report_file(report) as out, _workspace(tmp_dir) as directory:
         job = ReconcileJob(directory, tolerance=seconds, memory_rows=memory_rows, progress=progress)
         ledger = iter(
             read_ledger(ledger_rows) if isinstance(ledger_rows, str | os.PathLike) else ledger_rows
@@ -164,7 +170,10 @@ async def reconcile_to_csv_async(
     """
     seconds = tolerance_seconds(tolerance)
     stop = threading.Event()
-    with _workspace(tmp_dir) as directory, _report_file(report) as out:
+    async with contextlib.AsyncExitStack() as files:  # the report first: it may be locked
+        opened = await files.enter_async_context(_opened(report))
+        out = files.enter_context(_report_file(opened))
+        directory = files.enter_context(_workspace(tmp_dir))
         worker = await _ledger_worker(ledger_rows, directory, memory_rows)
         job = ReconcileJob(
             directory,
@@ -263,18 +272,36 @@ def _workspace(tmp_dir: str | os.PathLike[str] | None) -> Iterator[Path]:
         yield Path(name)
 
 
+@contextlib.asynccontextmanager
+async def _opened(report: Report) -> AsyncIterator[Report]:
+    """``report``, but a path to a pipe or a device opened (without holding up the loop: a
+    pipe may wait for its reader), and closed again at the end."""
+    if not isinstance(report, str | os.PathLike) or destination(report).stream is None:
+        yield report
+        return
+    raw = await open_stream(Path(report))
+    with io.TextIOWrapper(raw, encoding="utf-8", newline="") as out:
+        yield out
+
+
 @contextlib.contextmanager
 def _report_file(report: Report) -> Iterator[IO[str]]:
-    """Where the job writes its report; a path appears only when complete."""
+    """Where the job writes its report (the header too, once the inputs are checked); a path
+    appears only when complete (a pipe's or a device's gets the rows as they come)."""
     if not isinstance(report, str | os.PathLike):
         yield report
         report.flush()
         return
-    target = Path(report)
-    partial = partial_path(target)
-    try:
-        with partial.open("w", newline="", encoding="utf-8") as f:
-            yield f
-        os.replace(partial, target)
-    finally:
-        partial.unlink(missing_ok=True)
+    target = destination(report)
+    if target.stream is not None:
+        with open(target.path, "w", newline="", encoding="utf-8") as f, _report_file(f) as out:
+            yield out
+        return
+    partial = partial_path(target.path)
+    with one_writer(target.path, shown=report):
+        try:
+            with partial.open("w", newline="", encoding="utf-8") as f:
+                yield f
+            os.replace(partial, target.path)
+        finally:
+            partial.unlink(missing_ok=True)

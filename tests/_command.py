@@ -8,9 +8,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from leat_async.testing import FakeLeat, Fault
+
 from .conftest import TOKEN
 
-__all__ = ["HARNESS", "Done", "cli", "environ", "start"]
+__all__ = ["HARNESS", "Done", "cli", "environ", "export", "held_page", "names", "start", "written"]
 
 HARNESS = str(Path(__file__).with_name("_cli_harness.py"))
 
@@ -50,3 +52,35 @@ async def cli(*args: str, **env: str) -> Done:
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
     return Done(proc.returncode, out, err.decode())
+
+
+def export(fake: FakeLeat, out: Path, *more: str) -> list[str]:
+    return ["export", "--base-url", fake.url, "-o", str(out), *more]
+
+
+def names(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+def held_page(fake: FakeLeat, page: str) -> tuple[asyncio.Event, asyncio.Event]:
+    """The first request for ``page`` waits: ``applied`` is set when it arrives, ``hold``
+    lets it go (set it before the fake stops)."""
+    applied, hold = asyncio.Event(), asyncio.Event()
+    fake.add_fault(Fault(method="GET", query={"page": page}, applied=applied, hold=hold))
+    return applied, hold
+
+
+async def written(path: Path, proc: asyncio.subprocess.Process, bound: float = 30) -> None:
+    """Until the running export ``proc`` has written rows to ``path`` (its partial file):
+    then its first page is in its progress, and a signal or a crash leaves it resumable."""
+    async with asyncio.timeout(bound):
+        while not _size(path):
+            assert proc.returncode is None, "the export ended before it wrote a row"
+            await asyncio.sleep(0.005)  # a file gives no notice when it grows: look again
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

@@ -416,10 +416,12 @@ def test_help_states_the_defaults() -> None:
     assert "default 300 s" in " ".join(rec.stdout.split())
     text = " ".join(export.stdout.split())
     assert "Exit status: 0 done; 1 reconcile found discrepancies; 2 bad arguments" in text
-    assert "3 the job failed" in text and "130 interrupted; 141" in text
+    assert "3 the job failed" in text and "130 interrupted (Ctrl-C), 143 terminated" in text
+    assert "; 141 the reader of -o - went away" in text
     text = " ".join(rec.stdout.split())
     assert "Exit status: 0 everything matched; 1 discrepancies found" in text
-    assert "2 bad arguments" in text and "3 the job failed" in text and "130 interrupted" in text
+    assert "2 bad arguments" in text and "3 the job failed" in text
+    assert "130 interrupted (Ctrl-C), 143 terminated (SIGTERM)" in text
 
 
 def test_odd_input_files_are_one_line_each(tmp_path: Path) -> None:
