@@ -4,11 +4,14 @@ which of them look alike (the groups that :mod:`._recovery` decides together).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Final, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
+
+import attrs
 
 from ._clock import LAG, ServerClock
 from ._errors import OutcomeUnknownError
@@ -16,7 +19,16 @@ from ._lookalike import Lost
 from ._models import GiftcardTransaction
 from ._params import CreatedAt
 
-__all__ = ["CLOCK_SLACK", "GetOne", "Key", "LostRequests", "Span", "between", "last_landing"]
+__all__ = [
+    "CLOCK_SLACK",
+    "GetOne",
+    "Key",
+    "ListWindow",
+    "LostRequests",
+    "Searches",
+    "Span",
+    "last_landing",
+]
 
 log = logging.getLogger("leat_async")
 
@@ -24,10 +36,15 @@ log = logging.getLogger("leat_async")
 CLOCK_SLACK: Final = timedelta(seconds=5)
 #: Lost requests remembered (the most recent ones).
 REMEMBERED: Final = 10_000
+#: Seconds a search of a shop's rows serves other recoveries that need no fresher one.
+SHARED: Final = 0.5
 
 Key = tuple[str, str, int]  # giftcard uuid, shop uuid, amount
 Span = tuple[datetime, datetime]  # where a lost request's transaction can be (both included)
 GetOne = Callable[[str], Awaitable[GiftcardTransaction]]
+Row = tuple[GiftcardTransaction, Any]  # a row and the custom_attributes the server echoed
+#: The shop's rows in a window, each with the ``custom_attributes`` the server echoed (if any).
+ListWindow = Callable[[str, CreatedAt], AsyncIterator[Row]]
 S = TypeVar("S")  # what a decided request was settled with
 
 
@@ -152,6 +169,44 @@ def _overlap(a: Span, b: Span) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def between(span: Span) -> CreatedAt:
+def _between(span: Span) -> CreatedAt:
     """The search of ``span``: both ends included."""
     return CreatedAt(gte=span[0], lte=span[1])
+
+
+@attrs.define
+class _Search:
+    shop: str
+    span: Span
+    started: datetime
+    rows: asyncio.Future[list[Row]]
+
+
+class Searches:
+    """Searches of a shop's rows, shared: recoveries of look-alikes (which all look in the same
+    place, and look again and again until they can decide) make one search, not one each."""
+
+    def __init__(self, window: ListWindow) -> None:
+        self._window = window
+        self._recent: list[_Search] = []
+
+    async def rows(self, shop: str, span: Span, *, not_before: datetime | None) -> list[Row]:
+        """The shop's rows in ``span`` from a search begun at ``not_before`` or later (one
+        begun before it may miss what landed since), and at most ``SHARED`` seconds ago."""
+        now = datetime.now(UTC)
+        self._recent = [s for s in self._recent if (now - s.started).total_seconds() < SHARED]
+        for search in self._recent:
+            if (
+                search.shop == shop
+                and search.span[0] <= span[0]
+                and span[1] <= search.span[1]
+                and (not_before is None or search.started >= not_before)
+            ):
+                rows = await asyncio.shield(search.rows)
+                return [row for row in rows if span[0] <= row[0].created_at <= span[1]]
+        task = asyncio.ensure_future(self._collect(shop, span))
+        self._recent.append(_Search(shop, span, now, task))
+        return await asyncio.shield(task)
+
+    async def _collect(self, shop: str, span: Span) -> list[Row]:
+        return [row async for row in self._window(shop, _between(span))]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -29,10 +29,9 @@ import attrs
 from ._clock import ServerClock
 from ._errors import AmbiguousOutcomeError, OutcomeUnknownError
 from ._lookalike import Ambiguous, Candidate, Decision, Found, Missing, Nothing, Wait, decide
-from ._lost import GetOne, Key, LostRequests, Span, between, last_landing
+from ._lost import GetOne, Key, ListWindow, LostRequests, Searches, Span, last_landing
 from ._models import GiftcardTransaction
 from ._money import MoneyTasks
-from ._params import CreatedAt
 
 __all__ = ["Claims", "GroupOutcome", "Recovery"]
 
@@ -42,9 +41,6 @@ log = logging.getLogger("leat_async")
 FIRST_POLL: Final = 0.5
 MAX_POLL: Final = 8.0
 MADE: Final = "made"  # the claim of a transaction a create or reverse of this client returned
-
-#: The shop's rows in a window, each with the ``custom_attributes`` the server echoed (if any).
-ListWindow = Callable[[str, CreatedAt], AsyncIterator[tuple[GiftcardTransaction, Any]]]
 
 
 @attrs.frozen
@@ -97,7 +93,7 @@ class Recovery:
     ) -> None:
         self._claims = claims
         self._money = money
-        self._window = window
+        self._searches = Searches(window)
         #: decided lost requests: their transaction, None (made none), or their group's outcome
         self._lost: LostRequests[GiftcardTransaction | GroupOutcome | None] = LostRequests(
             get=get, clock=clock
@@ -156,7 +152,7 @@ class Recovery:
         key = keys.pop()
         margin = max(0.0, margin)
         while True:
-            end = max(map(last_landing, errors)) + timedelta(seconds=margin)
+            end = _latest(errors, margin)
             left = (end - datetime.now(UTC)).total_seconds()
             if left <= 0:
                 break
@@ -187,10 +183,10 @@ class Recovery:
                 await asyncio.wait(busy)  # never cancels them
                 continue
             group = await self._lost.group(error, key, margin)
-            end = max(map(last_landing, group)) + timedelta(seconds=margin)
+            end = _latest(group, margin)
             final = datetime.now(UTC) >= end  # a search begun after the end sees all that lands
             window = self._lost.span(group, margin)
-            rows = [row async for row in self._window(key[1], between(window))]
+            rows = await self._searches.rows(key[1], window, not_before=end if final else None)
             if error.ticket in self._lost.settled:
                 return Wait(), group, end  # decided while we searched: recover() answers
             if self._look_alikes(key):
@@ -225,7 +221,7 @@ class Recovery:
         candidates: list[Candidate] = []
         if members:
             span = self._lost.span(members, margin)
-            rows = [row async for row in self._window(key[1], between(span))]
+            rows = await self._searches.rows(key[1], span, not_before=_latest(members, margin))
             candidates = self._candidates(rows, key)
         progress = True
         while progress:  # decide who can be decided; each decision narrows the rest
@@ -323,6 +319,11 @@ def _ambiguous(
     return AmbiguousOutcomeError.of(
         error, requests=tuple(group), transactions=tuple(transactions), landed=landed
     )
+
+
+def _latest(group: Sequence[OutcomeUnknownError], margin: float) -> datetime:
+    """When none of ``group`` can land any more (and the margin past it)."""
+    return max(map(last_landing, group)) + timedelta(seconds=margin)
 
 
 def _reaches_further(wider: Span, window: Span) -> bool:

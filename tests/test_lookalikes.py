@@ -214,3 +214,16 @@ def test_echoed_attributes_decide_exactly() -> None:
     assert echo_matches(None, []) and echo_matches({}, {})  # PHP's empty array
     assert echo_matches({"paid": True}, {"paid": "true", "extra": 1})
     assert not echo_matches({"ref": "1"}, {}) and not echo_matches(None, {"ref": "1"})
+
+
+async def test_look_alikes_recovered_at_once_share_their_searches(
+    fake: FakeLeat, card: Any, shop: Any
+) -> None:
+    async with quick(fake) as client:
+        gtx = client.giftcard_transactions
+        lost = [await lose(client, fake, LOST_BEFORE, card, shop) for _ in range(20)]
+        fake.reset_requests()
+        made = await asyncio.gather(*(gtx.recover(e) for e in lost))
+    assert made == [None] * 20  # none reached Leat: each is told so, after its deadline
+    searches = sum(1 for r in fake.requests if r.method == "GET")
+    assert searches <= 10  # one search serves the group, not one per lost request and poll
