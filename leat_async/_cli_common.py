@@ -147,7 +147,12 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--shop-uuid", metavar="U", help="only this shop's rows")
     group.add_argument("--giftcard-program-uuid", metavar="U", help="only this program's rows")
-    group.add_argument("--giftcard-hash", metavar="H", help="only this giftcard's rows")
+    group.add_argument(
+        "--giftcard-hash",
+        metavar="H",
+        help="only this giftcard's rows (the card's code; '-' reads it from standard input, "
+        "which keeps it out of the process list)",
+    )
     group.add_argument(
         "--rate",
         metavar="REQUESTS_PER_S",
@@ -168,6 +173,17 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
         f"N transactions from the year before {FAKE_END:%Y-%m-%d} (the same ones every run); "
         f"no {TOKEN_ENV}, no network",
     )
+
+
+def read_secrets(args: argparse.Namespace) -> None:
+    """A card's code given as ``-`` is read from standard input (one line): a code is enough
+    to spend a card, and a command line is visible to every user of the machine."""
+    if getattr(args, "giftcard_hash", None) != STDOUT:
+        return
+    code = sys.stdin.readline().rstrip("\r\n")
+    if not code:
+        raise UsageError("--giftcard-hash -: standard input held no card code")
+    args.giftcard_hash = code
 
 
 # -- shared plumbing --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from ._closing import AsyncClosing
 from ._dispatch import Dispatcher, Timeouts
 from ._events import Event, Stats
 from ._pacing import LocalRateState, RateState
+from ._params import fingerprint, fingerprint_key
 from ._retry import RetryPolicy
 from ._transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
@@ -111,6 +112,7 @@ class LeatClient(AsyncClosing):
         self._rate_state = rate_state if rate_state is not None else LocalRateState()
         # a shared state keys its data by this: the token and URL, never the token itself
         self._rate_state.bind(hashlib.sha256(f"{token}\n{self._base_url}".encode()).hexdigest())
+        self._fingerprint_key = fingerprint_key(token)
         self._headers = {
             "Authorization": f"Bearer {token}",
             "Accept": "application/json",
@@ -135,9 +137,14 @@ class LeatClient(AsyncClosing):
         ):
             raise ValueError("correlation_attribute must be a non-empty str or None")
         self.giftcard_transactions: GiftcardTransactions = GiftcardTransactions(
-            self._dispatcher, prefetch=concurrency, correlation_attribute=correlation_attribute
+            self._dispatcher,
+            prefetch=concurrency,
+            correlation_attribute=correlation_attribute,
+            fingerprint=self.fingerprint,
         )
-        self.giftcards: Giftcards = Giftcards(self._dispatcher, prefetch=concurrency)
+        self.giftcards: Giftcards = Giftcards(
+            self._dispatcher, prefetch=concurrency, fingerprint=self.fingerprint
+        )
         self.giftcard_programs: GiftcardPrograms = GiftcardPrograms(self._dispatcher)
 
     def _session(self) -> aiohttp.ClientSession:
@@ -150,6 +157,18 @@ class LeatClient(AsyncClosing):
             # our headers as the session's own: not merged into every request again
             self._owned = aiohttp.ClientSession(connector=connector, headers=self._headers)
         return self._owned
+
+    def fingerprint(self, secret: str) -> str:
+        """A keyed digest of ``secret`` (a card's code, the ``giftcard_hash`` filter): what
+        checkpoints, positions and state files hold instead of it.
+
+        The same secret always gives the same fingerprint for the same token, so a resume can
+        recognise the filter it was made with; without the token it can neither be reversed nor
+        guessed, even for a short code. (``hmac-sha256:`` and 32 hex digits.)
+        """
+        if not isinstance(secret, str):
+            raise TypeError(f"secret must be a str, got {type(secret).__name__}")
+        return fingerprint(self._fingerprint_key, secret)
 
     @property
     def base_url(self) -> str:

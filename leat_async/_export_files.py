@@ -1,7 +1,8 @@
 """The files beside an export, what they say, and writing them so that a crash cannot tear one.
 
 - ``FILE.partial``: the rows while an export runs.
-- ``FILE.checkpoint.json``: the job (format, filters, base URL; never the token), the snapshot,
+- ``FILE.checkpoint.json``: the job (format, filters, base URL; never the token, and a card's
+  code only by its fingerprint), the snapshot,
   the next page, the rows and the byte length of the complete pages; ``done`` once the partial
   file is complete, just before it is renamed to ``FILE``.
 - ``FILE.incremental.json`` (``--incremental`` only): the job, and ``through``: ``FILE`` holds
@@ -23,6 +24,7 @@ from typing import Any, Final
 import attrs
 
 from . import CreatedAt
+from ._params import FINGERPRINT
 from ._position import Position
 
 __all__ = [
@@ -78,7 +80,10 @@ def job_of(
     giftcard_program_uuid: str | None,
     giftcard_hash: str | None,
 ) -> dict[str, Any]:
-    """What identifies an export: a resume (or a later incremental run) must ask for this again."""
+    """What identifies an export: a resume (or a later incremental run) must ask for this again.
+
+    ``giftcard_hash``: the card code's fingerprint (``LeatClient.fingerprint``), never the code.
+    """
     bounds = {}
     if created_at is not None:
         for name in ("gt", "gte", "lt", "lte"):
@@ -192,10 +197,16 @@ def _load(path: Path, what: str) -> dict[str, Any]:
     return doc
 
 
-def _differences(doc: dict[str, Any], job: dict[str, Any]) -> list[str]:
+def _differences(path: Path, doc: dict[str, Any], job: dict[str, Any]) -> list[str]:
     differs = [key for key in job if key != "filters" and doc.get(key) != job[key]]
     filters = doc.get("filters") if isinstance(doc.get("filters"), dict) else {}
     assert isinstance(filters, dict)
+    code = filters.get("giftcard_hash")
+    if isinstance(code, str) and not code.startswith(FINGERPRINT):
+        raise CheckpointError(
+            f"{path} was written by an older leat-async and holds a card's code in clear: "
+            "delete it (and the export's .partial file), then export again"
+        )
     return differs + [key for key, value in job["filters"].items() if filters.get(key) != value]
 
 
@@ -220,7 +231,7 @@ def read_checkpoint(path: Path, job: dict[str, Any] | None) -> Progress:
         raise CheckpointError(f"the checkpoint {path} is damaged ({exc!r:.80})") from None
     if progress.next_page < 1 or min(progress.rows, progress.length, progress.base_rows) < 0:
         raise CheckpointError(f"the checkpoint {path} is damaged (negative counts)")
-    differs = _differences(doc, job) if job is not None else []
+    differs = _differences(path, doc, job) if job is not None else []
     if differs:
         raise CheckpointError(
             f"the checkpoint {path} is for another export (different {', '.join(differs)}); "
@@ -238,7 +249,7 @@ def read_incremental(path: Path, job: dict[str, Any]) -> IncrementalState:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the incremental state {path} is damaged ({exc!r:.80})") from None
-    differs = _differences(doc, job)
+    differs = _differences(path, doc, job)
     if differs:
         target = path.name.removesuffix(".incremental.json")
         raise CheckpointError(

@@ -43,7 +43,9 @@ class Listing(Generic[T]):
     - ``key(item)``: what tells two items apart (for de-duplication and positions);
     - ``created_at(item)``: when an item was created, for listings filtered by ``created_at``:
       their walks are snapshots. ``None``: no such filter, and the walk is not bounded;
-    - ``range``: the caller's ``created_at`` filter; ``descending``: newest first.
+    - ``range``: the caller's ``created_at`` filter; ``descending``: newest first;
+    - ``legacy_parameters``: how positions of an earlier version named these filters (a card's
+      code itself, before fingerprints), still accepted by ``resume=``.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Listing(Generic[T]):
     created_at: Callable[[T], datetime] | None = None
     range: CreatedAt | None = None
     descending: bool = False
+    legacy_parameters: tuple[tuple[str, str], ...] | None = None  # resumable too (older names)
 
     def empty(self, number: int) -> Page[T]:
         """The page of a walk whose range holds nothing (no request is made for it)."""
@@ -118,7 +121,11 @@ class Pager(Generic[T]):
         expected: int | None = None
         if resume is not None:
             expected = resume.expected
-            resume.check_resumes(listing.name, listing.parameters)
+            legacy = (
+                resume.listing == listing.name and resume.parameters == listing.legacy_parameters
+            )
+            if not legacy:
+                resume.check_resumes(listing.name, listing.parameters)
             page, snapshot, seen, handed = resume.page, resume.snapshot, resume.seen, resume.handed
             if resume.edge is not None:
                 edge = (resume.edge, frozenset(seen), resume.edge_repeats)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import re
 from collections.abc import Mapping
@@ -41,6 +43,22 @@ def check_id(value: object, name: str, *, in_path: bool = False) -> str:
 
 #: JSON integers the API (PHP) and our encoders hold: signed 64 bits.
 _INT64 = 2**63
+
+
+#: What begins a keyed digest of a secret (see :func:`fingerprint`); no card code begins so.
+FINGERPRINT = "hmac-sha256:"
+
+
+def fingerprint_key(token: str) -> bytes:
+    """The key of a client's fingerprints: from its token, so that a fingerprint can neither
+    be reversed nor guessed (a short card code) by whoever lacks the token."""
+    return hashlib.sha256(b"leat-async fingerprint\x00" + token.encode()).digest()
+
+
+def fingerprint(key: bytes, secret: str) -> str:
+    """A keyed digest of ``secret`` (a card's code): what may be stored where it may not."""
+    digest = hmac.new(key, secret.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return FINGERPRINT + digest[:32]
 
 
 def check_amount(value: object) -> int:

@@ -29,6 +29,7 @@ from ._cli_common import (
     _one_line,
     _Parser,
     _say,
+    read_secrets,
 )
 from ._cli_export import _BrokenPipe, add_export
 from ._cli_reconcile import add_reconcile
@@ -129,6 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         logging.basicConfig(format=f"{PROG}: %(message)s", level=logging.WARNING)
         logging.getLogger("leat_async").setLevel(_log_level(args))
+        read_secrets(args)
         run: Callable[[argparse.Namespace], int] = args.run
         status = run(args)
     except BaseException as exc:  # each kind gets its status in _outcome

@@ -236,7 +236,8 @@ async def export_transactions(
         format=format,
         base_url=job_id if job_id is not None else client.base_url,
         per_page=PER_PAGE,
-        **query,
+        # the files beside the output never hold a card's code: its fingerprint names it
+        **{**query, "giftcard_hash": giftcard_hash and client.fingerprint(giftcard_hash)},
     )
     if not isinstance(path, str | os.PathLike):
         if resume or incremental:

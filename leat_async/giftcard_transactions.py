@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
@@ -46,9 +46,15 @@ class GiftcardTransactions:
     """
 
     def __init__(
-        self, dispatcher: Dispatcher, *, prefetch: int, correlation_attribute: str | None = None
+        self,
+        dispatcher: Dispatcher,
+        *,
+        prefetch: int,
+        fingerprint: Callable[[str], str],
+        correlation_attribute: str | None = None,
     ) -> None:
         self._dispatch = dispatcher
+        self._fingerprint = fingerprint
         self._prefetch = prefetch
         self._correlation = correlation_attribute
         self._claims = Claims()
@@ -140,6 +146,9 @@ class GiftcardTransactions:
             raise ValueError("snapshot must be a timezone-aware datetime")
         check_walk(page=page, prefetch=prefetch, resume=resume, snapshot=snapshot)
         base = query_pairs([("perPage", per_page), *filters, ("sort", check_sort(sort))])
+        # a position names the filters; a card's code, by its fingerprint alone
+        named = query_pairs([("perPage", per_page), *self._secret(filters), ("sort", sort)])
+        legacy = (*base, *range_parameters(created_at))  # what positions of 0.x named
 
         ranged: list[Any] = [None, ()]  # the last bound and its query: a walk keeps one
 
@@ -151,7 +160,8 @@ class GiftcardTransactions:
 
         listing = Listing(
             name="giftcard-transactions",
-            parameters=(*base, *range_parameters(created_at)),
+            parameters=(*named, *range_parameters(created_at)),
+            legacy_parameters=legacy if giftcard_hash is not None else None,
             per_page=per_page,
             request=request,
             parse=_page,
@@ -168,6 +178,14 @@ class GiftcardTransactions:
             snapshot=snapshot,
             resume=resume,
         )
+
+    def _secret(
+        self, filters: Sequence[tuple[str, str | None]]
+    ) -> Sequence[tuple[str, str | None]]:
+        return [
+            (name, self._fingerprint(value) if name == "giftcard_hash" and value else value)
+            for name, value in filters
+        ]
 
     async def recover(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -52,24 +52,31 @@ def _cards_page(body: bytes) -> Page[Giftcard]:
     )
 
 
-def _card_key(card: Giftcard) -> Key:
+def card_key(fingerprint: Callable[[str], str]) -> Callable[[Giftcard], Key]:
     """What tells two cards of a listing apart: the uuid; for an old card without one its id;
-    without either, a digest of its code (codes are unique like uuids). A position is saved to
-    checkpoint files and a code is enough to spend a card, so positions hold no codes; a code
-    short enough to guess can still be guessed from its digest: keep checkpoints private.
-    The ``hash:`` prefix cannot begin a uuid, and an id is an int: the kinds never meet.
+    without either, a keyed digest of its code (codes are unique like uuids; a position is
+    saved to checkpoint files, and a code is enough to spend a card, so positions hold none).
+    A fingerprint begins ``hmac-sha256:``, which cannot begin a uuid, and an id is an int: the
+    kinds never meet.
     """
-    if card.uuid is not None:
-        return card.uuid
-    if card.id is not None:
-        return card.id
-    return "hash:" + hashlib.sha256(card.hash.encode()).hexdigest()[:32]
+
+    def key(card: Giftcard) -> Key:
+        if card.uuid is not None:
+            return card.uuid
+        if card.id is not None:
+            return card.id
+        return fingerprint(card.hash)
+
+    return key
 
 
 class Giftcards:
     """From the code a customer types (the card's ``hash``) to the card and its uuid."""
 
-    def __init__(self, dispatcher: Dispatcher, *, prefetch: int) -> None:
+    def __init__(
+        self, dispatcher: Dispatcher, *, prefetch: int, fingerprint: Callable[[str], str]
+    ) -> None:
+        self._key = card_key(fingerprint)
         self._dispatch = dispatcher
         self._prefetch = prefetch
 
@@ -142,7 +149,7 @@ class Giftcards:
             per_page=per_page,
             request=request,
             parse=_cards_page,
-            key=_card_key,
+            key=self._key,
         )
         return Pager(
             listing,

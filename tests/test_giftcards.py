@@ -323,7 +323,7 @@ async def test_list_resumes_exactly_from_a_position(
     assert pager.position is not None
     saved = json.dumps(pager.position.to_dict())
     assert "OLD" not in saved  # a position never holds a card's code (it spends the card)
-    assert any(str(key).startswith("hash:") for key in pager.position.seen)
+    assert any(str(key).startswith("hmac-sha256:") for key in pager.position.seen)
     resumed = client.giftcards.list(
         per_page=10,
         giftcard_program_uuid=program.uuid,
