@@ -20,7 +20,9 @@ How it stays exact when killed at any moment:
   (``list(created_at=..., resume=position)``), which hands out exactly the rows not yet in the
   file, within the first run's snapshot. Every row ends up in the file exactly once.
 
-A finished export marks its checkpoint ``complete``: running the job again does nothing.
+A finished export marks its checkpoint ``complete``: running the job again does nothing. A
+checkpoint names its range: one of another day (``--date``) is refused, complete or not, and
+the file is left as it is.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Checkpoint:
     length: int  # bytes of the output file that hold checkpointed rows
     rows: int
     complete: bool = False
+    range: str = ""  # the range exported (day_label): a checkpoint names what it is of
 
 
 @dataclass
@@ -64,7 +67,9 @@ def checkpoint_path(out: Path) -> Path:
 def load_checkpoint(path: Path) -> Checkpoint | None:
     try:
         doc = json.loads(path.read_bytes())
-        return Checkpoint(doc["position"], doc["length"], doc["rows"], doc["complete"])
+        return Checkpoint(
+            doc["position"], doc["length"], doc["rows"], doc["complete"], doc.get("range", "")
+        )
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):
@@ -79,6 +84,16 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(temporary, path)  # (a stricter job also fsyncs the directory here)
+
+
+def range_label(created_at: CreatedAt) -> str:
+    """The range as a checkpoint names it: its bounds in UTC."""
+    bounds = [
+        f"{name} {when.astimezone(UTC).isoformat()}"
+        for name, when in (("from", created_at.lower), ("before", created_at.upper))
+        if when is not None
+    ]
+    return ", ".join(bounds)
 
 
 def day_range(day: date) -> CreatedAt:
@@ -100,6 +115,13 @@ async def export(
     """
     checkpoint_file = checkpoint_path(out)
     saved = load_checkpoint(checkpoint_file)
+    label = range_label(created_at)
+    if saved is not None and saved.range != label:
+        # another range's file, complete or not: never called done, never overwritten
+        raise ValueError(
+            f"{out} holds the export of another range ({saved.range or 'unknown'}), not "
+            f"{label}: write to another file"
+        )
     if saved is not None and saved.complete:
         return ExportResult(saved.rows, saved.rows, complete=True)
     resume = Position.from_dict(saved.position) if saved and saved.position else None
@@ -113,7 +135,8 @@ async def export(
             os.fsync(f.fileno())  # the rows first, then the checkpoint that counts them
             position = pager.position
             state = position.to_dict() if position is not None else None
-            save_checkpoint(checkpoint_file, Checkpoint(state, f.tell(), rows, complete))
+            saved = Checkpoint(state, f.tell(), rows, complete, label)
+            save_checkpoint(checkpoint_file, saved)
 
         async for tx in pager:
             f.write(json.dumps(transaction_json(tx), separators=(",", ":")).encode() + b"\n")

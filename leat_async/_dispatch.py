@@ -76,6 +76,8 @@ class _Call:
     policy_deadline: float
     clock: Callable[[], float]  # the loop's
     may_have_left: bool = False  # an attempt is out whose request may reach the server
+    sent_at: datetime | None = None  # when the latest attempt was sent
+    attempts: int = 0
 
     def left(self) -> float:
         return self.deadline - self.clock()
@@ -178,7 +180,15 @@ class Dispatcher:
         if request.idempotent:
             return await self._run(call, parse)
         work = self._run(call, parse) if lost is None else self._run_telling(call, parse, lost)
-        return await self.money.run(request, work, lambda: call.may_have_left)
+
+        def unknown(cause: str) -> OutcomeUnknownError:
+            outcome = Outcome(failure=Failure.DISCONNECTED, cause=cause, sent_at=call.sent_at)
+            error = self._unknown(call, outcome, max(1, call.attempts), cause)
+            if lost is not None:
+                lost(error)
+            return error
+
+        return await self.money.run(request, work, lambda: call.may_have_left, unknown)
 
     async def _run_telling(
         self, call: _Call, parse: Callable[[bytes], T], lost: Callable[[OutcomeUnknownError], None]
@@ -326,6 +336,8 @@ class Dispatcher:
         self.stats.requests += 1
         started = time.perf_counter()
         call.may_have_left = True
+        if not request.idempotent:  # what a money request cut short reports
+            call.sent_at, call.attempts = datetime.now(UTC), attempt
         url = request.url(self._base)
         outcome = await exchange(
             session,

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from ._errors import LeatError
+from ._errors import LeatError, OutcomeUnknownError
 from ._events import Event, Stats, emit
 from ._wire import Request
 
@@ -37,6 +38,10 @@ class MoneyTasks:
         self._stats = stats
         self._on_event = on_event
         self._tasks: dict[asyncio.Task[Any], Request] = {}
+        #: tasks cut short after their request may have left: the outcome they stand for
+        self._cut_short: weakref.WeakKeyDictionary[asyncio.Task[Any], OutcomeUnknownError] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def running(self) -> list[tuple[Request, asyncio.Task[Any]]]:
         """The requests still under way, with their tasks (to wait for; never to cancel)."""
@@ -47,11 +52,21 @@ class MoneyTasks:
         request: Request,
         work: Coroutine[Any, Any, T],
         may_have_left: Callable[[], bool],
+        unknown: Callable[[str], OutcomeUnknownError] | None = None,
     ) -> T:
-        """Run ``work`` to its end, whatever happens to the caller (see the module)."""
+        """Run ``work`` to its end, whatever happens to the caller (see the module).
+
+        ``unknown(cause)``: the ``OutcomeUnknownError`` of the request, for when the task
+        itself is cancelled after it may have left (the event loop stopping without
+        ``aclose()``): what was sent is then reported, never lost.
+        """
         task = asyncio.ensure_future(work)
         self._tasks[task] = request
         task.add_done_callback(self._forget)
+        if unknown is not None:
+            task.add_done_callback(
+                lambda done: self._stopped(done, request, may_have_left, unknown)
+            )
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -60,6 +75,29 @@ class MoneyTasks:
             else:
                 task.cancel()
             raise
+
+    def _stopped(
+        self,
+        task: asyncio.Task[Any],
+        request: Request,
+        may_have_left: Callable[[], bool],
+        unknown: Callable[[str], OutcomeUnknownError],
+    ) -> None:
+        """The request's own task was cancelled (the loop is stopping) after it may have left:
+        its outcome is unknown, and it is recorded as such (WARNING, what was sent)."""
+        if not task.cancelled() or not may_have_left():
+            return
+        error = unknown("cancelled while its answer was awaited (the event loop stopped)")
+        self._cut_short[task] = error
+        log.warning(
+            "%s %s %s was cut short by the event loop stopping (no aclose()): its outcome is "
+            "unknown; sent %s at %s; recover() it with the OutcomeUnknownError on_event receives",
+            request.operation,
+            request.method,
+            request.path,
+            error.sent,
+            error.sent_at.isoformat(),
+        )
 
     async def drain(self) -> None:
         """Wait until every create and reverse has finished (``aclose()``)."""
@@ -75,7 +113,7 @@ class MoneyTasks:
 
     def _report(self, task: asyncio.Task[Any], request: Request) -> None:
         if task.cancelled():  # the loop itself is going away
-            outcome: object = None
+            outcome: object = self._cut_short.get(task)
             text = "cancelled before it finished: its outcome is unknown"
         elif (error := task.exception()) is not None:
             outcome, text = error, f"ended in {type(error).__name__}: {error}"

@@ -261,9 +261,30 @@ async def test_a_checkpoint_of_another_day_is_refused_and_the_file_kept(
         await export(fake, out, on_row=crash_at(160))
     kept = out.read_bytes()
     async with LeatClient(fake.token, base_url=fake.url) as client:
-        with pytest.raises(ValueError, match="other filters"):
+        with pytest.raises(ValueError, match="another range"):
             await nightly.export(client, out, nightly.day_range(DAY + timedelta(1)))
     assert out.read_bytes() == kept
+
+
+async def test_a_complete_export_of_another_day_is_refused_not_called_complete(
+    fake: FakeLeat, tmp_path: Path
+) -> None:
+    seed_day(fake, 200)
+    out = tmp_path / "out.jsonl"
+    assert (await export(fake, out)).complete
+    kept = out.read_bytes()
+    async with LeatClient(fake.token, base_url=fake.url) as client:
+        with pytest.raises(ValueError, match=r"2024-05-01.*another file"):
+            await nightly.export(client, out, nightly.day_range(DAY + timedelta(1)))
+    assert out.read_bytes() == kept
+
+
+def test_the_command_refuses_a_file_of_another_day(tmp_path: Path, capsys: Any) -> None:
+    out = tmp_path / "out.jsonl"
+    assert nightly.main(["--fake", "10", "--date", "2024-05-01", "-o", str(out)]) == 0
+    kept = out.read_bytes()
+    assert nightly.main(["--fake", "10", "--date", "2024-05-03", "-o", str(out)]) == 2
+    assert out.read_bytes() == kept and "another range" in capsys.readouterr().err
 
 
 def test_the_export_command_crashes_then_resumes(tmp_path: Path) -> None:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import gc
 import json
 import logging
 import pickle
 import socket
 import time
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,6 +79,55 @@ async def test_a_timed_out_handler_still_learns_of_a_lost_charge(
     async with LeatClient(TOKEN, base_url=fake.url) as again:
         found = await again.giftcard_transactions.recover(orphan.outcome)
     assert found is not None and found.uuid == fake.transactions[0].uuid
+
+
+def test_a_charge_whose_loop_stops_without_aclose_is_recorded(caplog: Any) -> None:
+    """asyncio.run ends (the app returns, or is stopped) while a charge's answer is awaited,
+    and nobody closed the client: the outcome is an OutcomeUnknownError that can be recovered,
+    and a WARNING says what was sent, never "None"."""
+    caplog.set_level(logging.WARNING, logger="leat_async")
+    events: list[la.Event] = []
+    servers = [FakeLeat(token=TOKEN)]
+    held = asyncio.Event()  # never set: the answer never comes
+
+    async def app() -> None:
+        fake = servers[0]
+        await fake.start()
+        landed = asyncio.Event()
+        fake.add_fault(Fault(method="POST", when="after", applied=landed, hold=held))
+        card, shop = fake.add_card(balance_in_cents=10_000), fake.add_shop()
+        client = LeatClient(TOKEN, base_url=fake.url, on_event=events.append)
+        asyncio.ensure_future(charge(client, card, shop, amount=-700))  # noqa: RUF006
+        await landed.wait()  # charged; then the app returns, the loop stops: no aclose()
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)  # the session and server nobody closed
+        asyncio.run(app())
+        (made,) = servers[0].transactions
+        servers.clear()  # and with it, the server's sockets
+        gc.collect()
+    (orphan,) = [e for e in events if e.kind == "orphaned"]
+    lost = orphan.outcome
+    assert isinstance(lost, la.OutcomeUnknownError) and lost.sent["amount_in_cents"] == -700
+    assert made.card.uuid is not None and made.card.uuid in caplog.text and "-700" in caplog.text
+
+    async def later() -> la.GiftcardTransaction | None:
+        """The next day, another process (and a server holding what the first one made)."""
+        async with FakeLeat(token=TOKEN) as server:
+            shop = server.add_shop(uuid=made.shop.uuid)
+            again = server.add_card(uuid=made.card.uuid, balance_in_cents=10_000)
+            server.add_transaction(
+                card=again,
+                shop=shop,
+                amount_in_cents=-700,
+                uuid=made.uuid,
+                created_at=made.created_at,
+            )
+            async with LeatClient(TOKEN, base_url=server.url) as client:
+                return await client.giftcard_transactions.recover(lost, wait=False)
+
+    found = asyncio.run(later())
+    assert found is not None and found.uuid == made.uuid
 
 
 async def test_a_charge_cancelled_before_it_left_is_never_sent(
