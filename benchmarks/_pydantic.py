@@ -1,6 +1,6 @@
 """The baseline a user would write instead of leat-async: pydantic v2 models mirroring ours.
 
-Same fields and types as ``leat_async._models`` (nullable uuids, an aware ``created_at``,
+Same fields and types as ``leat_async._api.models`` (nullable uuids, an aware ``created_at``,
 settlements kept as they arrive); pydantic's default (lax) configuration, as users write it.
 """
 

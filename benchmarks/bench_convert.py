@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from leat_async import GiftcardTransaction, Page
-from leat_async._convert import structure, transaction_page
+from leat_async._api.convert import structure, transaction_page
 
 from ._common import TOKEN, Config, FakeServer, Section, fmt_ratio, median
 from ._pydantic import PydPage

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leat_async import GiftcardTransaction, LeatAPIError, LeatClient
-from leat_async._export_rows import ENCODERS, jsonl_plain
+from leat_async.export._rows import ENCODERS, jsonl_plain
 
 from ._common import (
     TOKEN,

@@ -17,16 +17,15 @@ The bundled fake server for tests lives in :mod:`leat_async.testing`.
 # ruff: noqa: E402 - first of all, before the imports below (aiohttp alone takes ~0.2 s): when
 # this process is the ``leat-async`` command, a Ctrl-C or SIGTERM during them ends it with one
 # line, not a traceback. For a library user this does nothing.
-from ._cli_signals import install_at_start as _install_at_start
+from .signals import install_at_start as _install_at_start
 
 _install_at_start()
 
 from typing import TYPE_CHECKING
 
-from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient
-from ._convert import transaction_from_json
-from ._errors import (
-    AmbiguousOutcomeError,
+from ._api.answers import RateInfo
+from ._api.convert import transaction_from_json
+from ._api.errors import (
     AuthenticationError,
     GiftcardExpiredError,
     GiftcardNotFoundError,
@@ -43,36 +42,41 @@ from ._errors import (
     MaxAmountExceededError,
     NotLastTransactionError,
     Operation,
-    OutcomeUnknownError,
     RateLimitedError,
     ServiceUnavailableError,
     ShopNotFoundError,
     TransactionNotFoundError,
 )
-from ._events import Event, EventKind, Stats
-from ._giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
-from ._models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
-from ._pacing import LocalRateState, RateState
-from ._pagination import Pager, Sort
-from ._params import CreatedAt
-from ._position import Position
-from ._recovery import GroupOutcome
-from ._retry import RetryPolicy
+from ._api.giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
+from ._api.models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
+from ._api.params import CreatedAt
+from ._api.unknown import AmbiguousOutcomeError, OutcomeUnknownError
+from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient
+from ._http.observe import Event, EventKind, Stats
+from ._http.pacing import LocalRateState, RateState
+from ._http.recovery import GroupOutcome
+from ._http.retry import RetryPolicy
+from ._paging.items import ItemIterator
+from ._paging.listing import Sort
+from ._paging.pager import Pager
+from ._paging.position import Position
+from ._paging.walk import PageIterator
+from ._paging.windows import merge_by_created_at, split_created_at
 from ._version import __version__
-from ._walk import ItemIterator, PageIterator
-from ._windows import merge_by_created_at, split_created_at
-from ._wire import RateInfo
 
 if TYPE_CHECKING:
-    from ._redis import RateStateUnavailableError, RedisRateState
+    from ._http.redis import RateStateUnavailableError, RedisRateState
 
 
 def __getattr__(name: str) -> object:
     # the Redis home loads on first use, so "import leat_async" never needs redis-py
     if name in ("RateStateUnavailableError", "RedisRateState"):
-        from . import _redis
+        from ._http.redis import RateStateUnavailableError, RedisRateState
 
-        return getattr(_redis, name)
+        return {
+            "RateStateUnavailableError": RateStateUnavailableError,
+            "RedisRateState": RedisRateState,
+        }[name]
     raise AttributeError(f"module 'leat_async' has no attribute {name!r}")
 
 

@@ -7,17 +7,17 @@ from collections.abc import Callable
 
 import aiohttp
 
-from ._closing import AsyncClosing
-from ._dispatch import Dispatcher, Timeouts
-from ._events import Event, Stats
-from ._pacing import LocalRateState, RateState
-from ._params import fingerprint, fingerprint_key
-from ._retry import RetryPolicy
-from ._transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
+from ._api.closing import AsyncClosing
+from ._api.params import FINGERPRINT, fingerprint, fingerprint_key
+from ._api.wire import check_base_url
+from ._http.dispatch import Dispatcher, Timeouts
+from ._http.observe import Event, Stats
+from ._http.pacing import LocalRateState, RateState
+from ._http.retry import RetryPolicy
+from ._http.transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
-from ._wire import check_base_url
-from .giftcard_transactions import GiftcardTransactions
-from .giftcards import GiftcardPrograms, Giftcards
+from .resources.giftcard_transactions import GiftcardTransactions
+from .resources.giftcards import GiftcardPrograms, Giftcards
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_ANSWER_BYTES", "LeatClient"]
 
@@ -169,6 +169,12 @@ class LeatClient(AsyncClosing):
         if not isinstance(secret, str):
             raise TypeError(f"secret must be a str, got {type(secret).__name__}")
         return fingerprint(self._fingerprint_key, secret)
+
+    @staticmethod
+    def is_fingerprint(value: str) -> bool:
+        """Whether ``value`` has the form of a :meth:`fingerprint` rather than a secret in clear
+        (what a reader of an older checkpoint or state file needs to know)."""
+        return value.startswith(FINGERPRINT)
 
     @property
     def base_url(self) -> str:

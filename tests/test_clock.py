@@ -8,7 +8,7 @@ from email.utils import format_datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from leat_async._clock import ServerClock
+from leat_async._http.clock import ServerClock
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 

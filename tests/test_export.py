@@ -16,7 +16,6 @@ import aiohttp
 import pytest
 
 from leat_async import CreatedAt, LeatAPIError, LeatClient
-from leat_async._export_rows import ENCODERS, jsonl_plain
 from leat_async.export import (
     CSV_COLUMNS,
     CheckpointError,
@@ -25,6 +24,7 @@ from leat_async.export import (
     partial_path,
     transaction_json,
 )
+from leat_async.export._rows import ENCODERS, jsonl_plain
 from leat_async.reconcile import read_export
 from leat_async.testing import FakeLeat, Fault
 

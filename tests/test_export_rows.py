@@ -13,16 +13,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leat_async import transaction_from_json
-from leat_async._csv_cells import RISKY_STARTS, protect, unprotect
-from leat_async._export_rows import (
+from leat_async._api.params import CreatedAt
+from leat_async.export._incremental import through_of, window_from
+from leat_async.export._rows import (
     CSV_COLUMNS,
     ENCODERS,
     HEADERS,
     dumps_without_recursion,
     jsonl_plain,
 )
-from leat_async._incremental import through_of, window_from
-from leat_async._params import CreatedAt
+from leat_async.export.csv_cells import RISKY_STARTS, protect, unprotect
 
 ODD_TEXTS = [
     "Ship\rShape",

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leat_async import Giftcard, GiftcardProgram, GiftcardProgramRef
-from leat_async._convert import StructureError, structure
+from leat_async._api.convert import StructureError, structure
 
 from .test_models import MISSING, both_passes, with_field
 

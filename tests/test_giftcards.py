@@ -11,7 +11,7 @@ import pytest
 
 import leat_async as la
 from leat_async import LeatClient
-from leat_async._params import CARD_TYPES
+from leat_async._api.params import CARD_TYPES
 from leat_async.testing import FakeLeat, Fault
 
 ABSENT = FakeLeat.ABSENT

@@ -16,9 +16,10 @@ import pytest
 from aiohttp import web
 
 from leat_async import LeatClient, Page, PageMeta, Position
-from leat_async._pagination import Listing, Pager
-from leat_async._params import CreatedAt
-from leat_async._wire import API_PREFIX, Request, query_pairs
+from leat_async._api.params import CreatedAt
+from leat_async._api.wire import API_PREFIX, Request, query_pairs
+from leat_async._paging.listing import Listing
+from leat_async._paging.pager import Pager
 
 from .conftest import TOKEN
 

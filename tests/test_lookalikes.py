@@ -16,7 +16,7 @@ import pytest
 
 import leat_async as la
 from leat_async import LeatClient
-from leat_async._lookalike import (
+from leat_async._http.lookalike import (
     Ambiguous,
     Candidate,
     Found,

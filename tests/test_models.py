@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from leat_async import GiftcardTransaction, Page
-from leat_async._convert import (
+from leat_async._api.convert import (
     StructureError,
     _one_from_document,
     _page_from_document,

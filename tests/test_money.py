@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import gc
-import json
 import logging
 import pickle
 import socket
@@ -25,7 +24,7 @@ import pytest
 
 import leat_async as la
 from leat_async import LeatClient, RateInfo, RetryPolicy
-from leat_async._pacing import SendLog
+from leat_async._http.pacing import SendLog
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import FAST_RETRY, TOKEN, charge, posts
@@ -242,23 +241,6 @@ async def test_the_deadline_bounds_the_wait_for_a_slot(
 # -- 5. unreadable answers ----------------------------------------------------------------------
 
 
-@pytest.fixture(params=["orjson", "stdlib"])
-def json_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run with the C parsers (orjson, msgspec), and with the standard library's alone (PyPy)."""
-    if request.param == "stdlib":
-        from leat_async import _convert, _wire, giftcard_transactions
-
-        monkeypatch.setattr(giftcard_transactions, "_one", _convert._one_from_document)
-        monkeypatch.setattr(giftcard_transactions, "_page", _convert._page_from_document)
-        monkeypatch.setattr(_wire, "_loads", json.loads)
-        monkeypatch.setattr(
-            _wire,
-            "_dumps",
-            lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False).encode(),
-        )
-    return str(request.param)
-
-
 #: 200 answers no parser should turn into anything but our own errors (built when used: a
 #: 5,000-deep literal is more than pytest's own reporting can take)
 UNREADABLE = {
@@ -270,7 +252,7 @@ UNREADABLE = {
 
 @pytest.mark.parametrize("kind", sorted(UNREADABLE))
 async def test_unreadable_answers_are_our_errors(
-    client: LeatClient, fake: FakeLeat, card: Any, shop: Any, json_backend: str, kind: str
+    client: LeatClient, fake: FakeLeat, card: Any, shop: Any, kind: str
 ) -> None:
     body = UNREADABLE[kind]()
     fake.add_fault(Fault(method="GET", status=200, body=body, times=2))
@@ -305,7 +287,7 @@ async def test_an_unusable_200_says_what_was_wrong(
     ],
 )
 async def test_what_cannot_be_encoded_is_refused_before_anything_counts(
-    client: LeatClient, fake: FakeLeat, json_backend: str, args: dict[str, Any]
+    client: LeatClient, fake: FakeLeat, args: dict[str, Any]
 ) -> None:
     call = {"giftcard_uuid": "c", "amount_in_cents": -1, "shop_uuid": "s", **args}
     with pytest.raises(ValueError, match=r"64-bit|Unicode"):

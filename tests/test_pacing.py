@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from leat_async._pacing import RESET_MARGIN, LocalRateState, ServerBudget, SlidingWindow
-from leat_async._wire import RateInfo
+from leat_async._api.answers import RateInfo
+from leat_async._http.pacing import RESET_MARGIN, LocalRateState, ServerBudget, SlidingWindow
 
 
 class Clock:

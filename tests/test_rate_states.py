@@ -17,7 +17,7 @@ import pytest
 
 import leat_async as la
 from leat_async import LeatClient, LocalRateState, RateInfo, RateState
-from leat_async._pacing import RESET_MARGIN
+from leat_async._http.pacing import RESET_MARGIN
 from leat_async.testing import FakeLeat, Fault
 
 from .conftest import FAST_RETRY, TOKEN

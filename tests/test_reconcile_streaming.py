@@ -16,11 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import leat_async.reconcile as reconcile_module
-from leat_async import GiftcardTransaction, LeatClient, _matching, _spill
-from leat_async._matching import match_sorted
-from leat_async._spill import ExternalSorter
+from leat_async import GiftcardTransaction, LeatClient
 from leat_async.reconcile import (
+    EXACT_LIMIT,
     REPORT_COLUMNS,
     InputError,
     LedgerRow,
@@ -29,6 +27,8 @@ from leat_async.reconcile import (
     reconcile_to_csv,
     reconcile_to_csv_async,
 )
+from leat_async.reconcile._matching import match_sorted
+from leat_async.reconcile._spill import ExternalSorter
 from leat_async.testing import FakeLeat
 
 from .test_reconcile import CARD, SHOP, T0, row, tx, write_ledger
@@ -77,12 +77,12 @@ def test_on_disk_equals_in_memory(
 ) -> None:
     """Spilling every few rows, and (optionally) a tiny exact limit that sends runs through the
     streaming greedy pass: still exactly the in-memory reconciler's rows and counts."""
-    with pytest.MonkeyPatch.context() as mp:
-        if small_exact_limit:
-            mp.setattr(_matching, "EXACT_LIMIT", 4)
-        expected = reconcile(ledger, txs, tolerance=tol)
-        out = io.StringIO()
-        summary = reconcile_to_csv(ledger, txs, out, tolerance=tol, memory_rows=memory_rows)
+    limit = 4 if small_exact_limit else EXACT_LIMIT
+    expected = reconcile(ledger, txs, tolerance=tol, exact_limit=limit)
+    out = io.StringIO()
+    summary = reconcile_to_csv(
+        ledger, txs, out, tolerance=tol, memory_rows=memory_rows, exact_limit=limit
+    )
     got = csv_rows(out.getvalue())
     assert tuple(got[0]) == REPORT_COLUMNS
     want = [[str(c) for c in d.csv_row()] for d in expected.discrepancies]
@@ -134,14 +134,15 @@ def test_cells_are_rfc4180_and_formula_safe(tmp_path: Path) -> None:
 # -- bounded buffers and files ----------------------------------------------------------------
 
 
-def test_external_sorter_spills_merges_in_passes_and_removes_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_spill, "MAX_FAN_IN", 3)  # 10 runs: merged in two passes
-    monkeypatch.setattr(_spill, "BLOCK_ROWS", 7)
+def test_external_sorter_spills_merges_in_passes_and_removes_runs(tmp_path: Path) -> None:
     sorted_counts: list[int] = []
     sorter: ExternalSorter[tuple[int, int]] = ExternalSorter(
-        tmp_path, name="t", buffer_rows=100, on_sorted=sorted_counts.append
+        tmp_path,
+        name="t",
+        buffer_rows=100,
+        on_sorted=sorted_counts.append,
+        fan_in=3,  # 10 runs: merged in two passes
+        block_rows=7,
     )
     values = [((i * 7919) % 1000, i) for i in range(1000)]
     for i in range(0, 1000, 50):
@@ -261,12 +262,6 @@ async def test_async_with_a_pager_on_a_fake_server(tmp_path: Path) -> None:
 # -- a big ledger file: sorted by a worker process --------------------------------------------
 
 
-@pytest.fixture
-def worker_for_any_file(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(reconcile_module, "WORKER_MIN_BYTES", 0)
-
-
-@pytest.mark.usefixtures("worker_for_any_file")
 async def test_a_ledger_file_sorted_by_a_worker_process(tmp_path: Path) -> None:
     rows = [
         [f"R{i}", CARD, SHOP, str(100 + i % 7), f"2024-06-01T12:{i % 60:02d}:00"]
@@ -276,7 +271,12 @@ async def test_a_ledger_file_sorted_by_a_worker_process(tmp_path: Path) -> None:
     txs = [tx(i, 60 * (i % 60) + 5, 100 + i % 7) for i in range(2990)]
     seen: list[tuple[str, int]] = []
     summary = await reconcile_to_csv_async(
-        path, txs, tmp_path / "r.csv", memory_rows=400, progress=lambda p, n, t: seen.append((p, n))
+        path,
+        txs,
+        tmp_path / "r.csv",
+        memory_rows=400,
+        progress=lambda p, n, t: seen.append((p, n)),
+        worker_min_bytes=0,  # a worker for any file
     )
     expected = reconcile(list(read_ledger(path)), txs)
     assert summary == expected.summary
@@ -287,7 +287,6 @@ async def test_a_ledger_file_sorted_by_a_worker_process(tmp_path: Path) -> None:
     assert names(tmp_path) == ["ledger.csv", "r.csv"]
 
 
-@pytest.mark.usefixtures("worker_for_any_file")
 async def test_a_bad_row_found_by_the_worker_leaves_nothing(tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
@@ -302,7 +301,9 @@ async def test_a_bad_row_found_by_the_worker_leaves_nothing(tmp_path: Path) -> N
                 await asyncio.sleep(0)
 
     with pytest.raises(InputError, match=r"line 3002: amount_in_cents '1\.5'"):
-        await reconcile_to_csv_async(path, endless(), tmp_path / "r.csv", tmp_dir=work)
+        await reconcile_to_csv_async(
+            path, endless(), tmp_path / "r.csv", tmp_dir=work, worker_min_bytes=0
+        )
     assert names(tmp_path) == ["ledger.csv", "work"] and names(work) == []
 
 
@@ -318,7 +319,6 @@ def processes_naming(text: str) -> list[int]:
     return found
 
 
-@pytest.mark.usefixtures("worker_for_any_file")
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
 async def test_cancelling_stops_the_worker_and_removes_its_files(tmp_path: Path) -> None:
     work = tmp_path / "work"
@@ -338,7 +338,9 @@ async def test_cancelling_stops_the_worker_and_removes_its_files(tmp_path: Path)
                 await asyncio.sleep(0)
 
     job = asyncio.create_task(
-        reconcile_to_csv_async(path, endless(), tmp_path / "r.csv", tmp_dir=work)
+        reconcile_to_csv_async(
+            path, endless(), tmp_path / "r.csv", tmp_dir=work, worker_min_bytes=0
+        )
     )
     await asyncio.wait_for(reading.wait(), 30)
     assert processes_naming(str(work))  # the worker is sorting the ledger
@@ -350,12 +352,9 @@ async def test_cancelling_stops_the_worker_and_removes_its_files(tmp_path: Path)
 
 
 @pytest.mark.parametrize("side", [0, 1])
-def test_a_long_run_is_held_only_up_to_the_exact_limit(
-    monkeypatch: pytest.MonkeyPatch, side: int
-) -> None:
+def test_a_long_run_is_held_only_up_to_the_exact_limit(side: int) -> None:
     """10,000 rows of one group a second apart (a single run at a tolerance of 2 s), only a few
     of the other side: what the matcher holds stays near the exact limit, not the run's size."""
-    monkeypatch.setattr(_matching, "EXACT_LIMIT", 100)
     taken = 0
 
     def counted(records: Iterator[tuple[object, ...]]) -> Iterator[tuple[object, ...]]:
@@ -369,7 +368,7 @@ def test_a_long_run_is_held_only_up_to_the_exact_limit(
     ledger, txs = (many, few) if side == 0 else (few, many)
     held = []
     left = []
-    for out in match_sorted(counted(iter(ledger)), counted(iter(txs)), 2.0):
+    for out in match_sorted(counted(iter(ledger)), counted(iter(txs)), 2.0, exact_limit=100):
         left.append(out)
         held.append(taken - len(left))
     assert max(held) < 150

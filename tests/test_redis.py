@@ -23,7 +23,7 @@ import pytest
 
 import leat_async as la
 from leat_async import LeatClient, RateInfo
-from leat_async._pacing import PROBE_POLL
+from leat_async._http.pacing import PROBE_POLL
 from leat_async.testing import FakeLeat
 
 from .conftest import FAST_RETRY, TOKEN

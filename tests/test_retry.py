@@ -8,8 +8,8 @@ import aiohttp
 import pytest
 
 from leat_async import RetryPolicy
-from leat_async._retry import Failure, RetryBudget, next_delay
-from leat_async._transport import Timeouts
+from leat_async._http.retry import Failure, RetryBudget, next_delay
+from leat_async._http.transport import Timeouts
 
 
 def test_full_jitter_is_capped_exponential() -> None:

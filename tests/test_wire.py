@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 from yarl import URL
 
 import leat_async as la
-from leat_async._convert import data_parser, transaction_page, transaction_parser
-from leat_async._wire import Request, check_base_url, classify, parse_rate_info, parse_retry_after
+from leat_async._api.answers import classify, parse_rate_info, parse_retry_after
+from leat_async._api.convert import data_parser, transaction_page, transaction_parser
+from leat_async._api.wire import Request, check_base_url
+from leat_async._http.outcomes import refused_before_processing
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 GET = Request("GET", "/giftcard-transactions", operation="list")
@@ -216,4 +218,6 @@ def test_what_proves_a_charge_was_not_processed(
     status: int, body: object, headers: dict[str, str], refused: bool
 ) -> None:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    assert classify(status, headers, raw, request=POST, now=NOW).refused is refused
+    assert (
+        refused_before_processing(classify(status, headers, raw, request=POST, now=NOW)) is refused
+    )

@@ -1,0 +1,131 @@
+"""What goes out: requests, their JSON, the base URL they go to (pure, no I/O).
+
+The answers that come back are read in :mod:`leat_async._api.answers`.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+from yarl import URL
+
+from .errors import Operation
+
+__all__ = [
+    "API_PREFIX",
+    "Request",
+    "check_base_url",
+    "encode_json",
+    "parse_json",
+    "query_pairs",
+]
+
+API_PREFIX = "/api/v3/oauth/clients"
+
+try:  # a core dependency on CPython; PyPy has the standard library's json
+    import orjson
+
+    _loads: Any = orjson.loads
+    _dumps: Any = orjson.dumps
+except ImportError:  # pragma: no cover - depends on the environment
+    _loads = json.loads
+
+    def _dumps(value: Any) -> bytes:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()
+
+
+def parse_json(body: bytes) -> Any:
+    """The JSON document in ``body``; ``ValueError`` naming the real cause for anything else.
+
+    Whatever the bytes hold (bad UTF-8, nesting deeper than the parser's stack, numbers out of
+    range), with or without orjson, the failure is a ``ValueError``: never a ``RecursionError``
+    or a parser's own exception type reaching the caller.
+    """
+    try:
+        return _loads(body)
+    except (ValueError, RecursionError, MemoryError, TypeError, OverflowError) as exc:
+        raise ValueError(_describe_failure(exc)) from None
+
+
+def encode_json(value: Any) -> bytes:
+    """``value`` as compact JSON; ``ValueError`` if it cannot be (too deep, out of range)."""
+    try:
+        return bytes(_dumps(value))
+    except (ValueError, RecursionError, TypeError, OverflowError) as exc:
+        raise ValueError(f"cannot be sent as JSON: {_describe_failure(exc)}") from None
+
+
+def _describe_failure(exc: BaseException) -> str:
+    text = str(exc).split("\n", 1)[0][:120]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@attrs.frozen
+class Request:
+    """What the client will send. ``path`` is relative to the API prefix."""
+
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: Mapping[str, Any] | None = None
+    operation: Operation = "get"  # named in errors
+    subject: str | None = None  # the transaction uuid in the path, if any
+
+    def sent(self) -> dict[str, Any]:
+        """What this request asked for, as an ``OutcomeUnknownError`` reports it."""
+        if self.body is not None:
+            return dict(self.body)
+        return {"uuid": self.subject} if self.subject is not None else {}
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method == "GET"
+
+    def url(self, base: URL) -> URL:
+        # yarl percent-encodes '+' in query values as %2B; the server reads a bare '+' as a space.
+        url = _endpoint(base, self.path)
+        return url.with_query(self.query) if self.query else url
+
+    def encoded_body(self) -> bytes | None:
+        """The JSON body; ``ValueError`` (before anything is sent) when it cannot be encoded."""
+        return None if self.body is None else encode_json(self.body)
+
+
+@functools.lru_cache(maxsize=256)
+def _endpoint(base: URL, path: str) -> URL:
+    return base.with_path(base.path.rstrip("/") + API_PREFIX + path, encoded=False)
+
+
+def check_base_url(base_url: str) -> URL:
+    """https anywhere; plain http only for loopback hosts."""
+    if not isinstance(base_url, str) or not base_url:
+        raise ValueError("base_url must be a non-empty URL string")
+    url = URL(base_url)
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+    if url.user or url.password:
+        raise ValueError("base_url must not carry credentials")
+    if url.query_string or url.fragment:
+        raise ValueError("base_url must not carry a query or fragment")
+    if url.scheme == "http" and not _is_loopback(url.host):
+        raise ValueError(f"plain http is only allowed for loopback hosts, not {url.host!r}")
+    return url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def query_pairs(params: Sequence[tuple[str, object | None]]) -> tuple[tuple[str, str], ...]:
+    """Drop ``None`` values; everything else becomes a string."""
+    return tuple((k, str(v)) for k, v in params if v is not None)

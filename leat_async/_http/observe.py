@@ -1,0 +1,125 @@
+"""What the client tells its user while it works: counters, events and log lines (never the
+token: only methods and paths)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+if TYPE_CHECKING:
+    from .._api.wire import Request
+    from .outcomes import Outcome
+
+__all__ = ["Event", "EventKind", "Observer", "Stats", "emit"]
+
+log = logging.getLogger("leat_async")
+
+#: ``request``: an attempt is about to be sent; ``response``: it came back (or failed);
+#: ``retry`` and ``pause``: what the client waits for next; ``orphaned``: a create or reverse
+#: whose caller was cancelled has finished in the background (see ``Event.outcome``).
+EventKind = Literal["request", "response", "retry", "pause", "orphaned"]
+
+
+@attrs.define
+class Stats:
+    """Counters a user can read from ``client.stats``."""
+
+    requests: int = 0  # attempts sent (or tried: a connection that could not be opened counts)
+    retries: int = 0
+    pauses: int = 0
+    rate_limited: int = 0
+    outcome_unknown: int = 0
+    orphaned: int = 0  # creates and reverses finished in the background after a cancellation
+
+
+@attrs.frozen
+class Event:
+    """Passed to ``LeatClient(on_event=...)``; never holds the token.
+
+    ``delay``: seconds the client waits next (``retry``, ``pause``). ``cause``: why, in words.
+    ``status`` and ``elapsed`` (seconds): of a ``response`` (``status`` is ``None`` when no
+    answer came). ``outcome``: of an ``orphaned`` request, the model it made, or the
+    :class:`~leat_async.LeatError` it ended in (an ``OutcomeUnknownError`` to ``recover()``).
+    """
+
+    kind: EventKind
+    method: str
+    path: str
+    attempt: int
+    delay: float = 0.0
+    cause: str = ""
+    status: int | None = None
+    elapsed: float | None = None
+    outcome: object = None
+
+
+def emit(hook: Callable[[Event], None] | None, event: Event) -> None:
+    """Call the user's hook; a hook that raises is logged, never allowed to break a request."""
+    if hook is None:
+        return
+    try:
+        hook(event)
+    except Exception:
+        log.exception("on_event hook raised on a %r event; ignored", event.kind)
+
+
+class Observer:
+    """The events and log lines of the dispatcher's attempts, to one user's hook."""
+
+    __slots__ = ("_hook",)
+
+    def __init__(self, hook: Callable[[Event], None] | None) -> None:
+        self._hook = hook
+
+    def event(
+        self,
+        kind: EventKind,
+        request: Request,
+        attempt: int,
+        *,
+        delay: float = 0.0,
+        cause: str = "",
+    ) -> None:
+        if self._hook is not None:
+            emit(self._hook, Event(kind, request.method, request.path, attempt, delay, cause))
+
+    def answered(self, request: Request, attempt: int, outcome: Outcome, elapsed: float) -> None:
+        """One DEBUG line and one ``response`` event per attempt."""
+        status = outcome.answer.status if outcome.answer is not None else None
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s attempt %d: %s in %.3f s",
+                request.method,
+                request.path,
+                attempt,
+                outcome.short(),
+                elapsed,
+            )
+        if self._hook is not None:
+            emit(
+                self._hook,
+                Event(
+                    "response",
+                    request.method,
+                    request.path,
+                    attempt,
+                    cause=outcome.short(),
+                    status=status,
+                    elapsed=elapsed,
+                ),
+            )
+
+    def retrying(self, request: Request, attempt: int, outcome: Outcome, delay: float) -> None:
+        """One INFO line and one ``retry`` event before the next attempt."""
+        self.event("retry", request, attempt, delay=delay, cause=outcome.short())
+        log.info(
+            "retry %s %s: %s after attempt %d, waiting %.2f s",
+            request.method,
+            request.path,
+            outcome.short(),
+            attempt,
+            delay,
+        )

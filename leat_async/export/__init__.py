@@ -1,0 +1,308 @@
+"""Bulk export of giftcard transactions to JSONL or CSV: streaming, atomic, resumable, incremental.
+
+::
+
+    async with LeatClient(token) as client:
+        result = await export_transactions(client, "transactions.jsonl")
+
+Rows are written page by page, in the API's order, to ``FILE.partial`` beside the target, and a
+checkpoint ``FILE.checkpoint.json`` records how far the walk got: the snapshot bound, the next
+page, the rows written and the byte length of the partial file after the last complete page.
+Only a finished export is renamed to ``FILE`` (``os.replace``); then the checkpoint is removed.
+A failed or interrupted export keeps both, and ``resume=True`` continues where it stopped: it cuts
+the partial file back to the checkpoint's length and asks for the checkpoint's page within the
+same snapshot, so every row ends up in the file exactly once.
+
+``incremental=True`` (see :mod:`leat_async.export._incremental`) appends to ``FILE`` only the rows
+created since the previous run; a binary stream instead of a path gets the rows as they arrive.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Final
+
+import attrs
+
+from .. import CreatedAt, LeatClient
+from ..files import OutputBusyError, destination, one_writer, open_stream
+from ._checkpoints import (
+    CheckpointError,
+    Progress,
+    checkpoint_path,
+    incremental_path,
+    job_of,
+    partial_path,
+    read_checkpoint,
+)
+from ._incremental import export_increment
+from ._output import FileOutput, StreamOutput, in_thread, plan_run, tidy_complete
+from ._rows import CSV_COLUMNS, CSV_TEXT_COLUMNS, ENCODERS, HEADERS, transaction_json
+from ._run import (
+    FORMATS,
+    PER_PAGE,
+    ExportFormat,
+    ExportResult,
+    Walked,
+    commit,
+    resuming,
+    walk_into,
+)
+
+DEFAULT_SETTLE: Final = 60.0
+_NOTHING_WALKED: Final = Walked(0, None)
+
+__all__ = [
+    "CSV_COLUMNS",
+    "CSV_TEXT_COLUMNS",
+    "CheckpointError",
+    "ExportFormat",
+    "ExportResult",
+    "OutputBusyError",
+    "checkpoint_path",
+    "export_transactions",
+    "incremental_path",
+    "parse_datetime",
+    "partial_path",
+    "saved_rows",
+    "transaction_json",
+]
+
+
+def parse_datetime(text: str) -> datetime:
+    """An ISO 8601 date or datetime; a date, or a datetime without a zone, is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 date or datetime: {text!r:.60}") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def saved_rows(path: str | os.PathLike[str]) -> int | None:
+    """Rows an unfinished export of ``path`` keeps for its resume (an incremental one: its new
+    rows only); None when there is nothing to resume (a pipe or a device: never)."""
+    try:
+        target = destination(path)
+    except (OSError, ValueError):
+        return None
+    if target.stream or not partial_path(target.path).exists():
+        return None
+    try:
+        progress = read_checkpoint(checkpoint_path(target.path), None)
+    except CheckpointError:
+        return None
+    return progress.rows - progress.base_rows
+
+
+def _drop_incremental_state(target: Path) -> Callable[[], None]:
+    """After a plain export replaced FILE: an incremental state beside it no longer holds."""
+    return lambda: incremental_path(target).unlink(missing_ok=True)
+
+
+# -- the export -------------------------------------------------------------------------------
+
+
+async def export_transactions(
+    client: LeatClient,
+    path: str | os.PathLike[str] | IO[bytes],
+    *,
+    format: ExportFormat = "jsonl",
+    created_at: CreatedAt | None = None,
+    shop_uuid: str | None = None,
+    giftcard_program_uuid: str | None = None,
+    giftcard_hash: str | None = None,
+    resume: bool = False,
+    incremental: bool = False,
+    settle: float = DEFAULT_SETTLE,
+    progress: Callable[[int, int | None], None] | None = None,
+    checkpoint_every: float = 1.0,
+    job_id: str | None = None,
+) -> ExportResult:
+    """Export every transaction of the listing (with these filters) to ``path``.
+
+    - ``path``: a file, replaced only when the export is complete (through a symlink: the
+      link's target, and the files beside it go beside the target); or a binary stream
+      (``sys.stdout.buffer``), which gets the rows as they arrive (no checkpoint, no resume).
+      A path to a named pipe or a character device is written as such a stream, never
+      replaced. While an export writes a file, it holds an OS lock on ``FILE.lock`` beside
+      it: another export (or reconcile) of the same file raises :class:`OutputBusyError`
+      before it touches anything.
+    - ``format``: ``"jsonl"`` (one transaction per line, the API's field names) or ``"csv"``
+      (RFC 4180, the columns of :data:`CSV_COLUMNS`; text cells a spreadsheet would execute
+      get a leading ``'``, which :func:`~leat_async.reconcile.read_export` takes off again).
+    - ``resume``: continue the unfinished export recorded in ``checkpoint_path(path)``; its
+      format, filters and base URL must be these (else :class:`CheckpointError`). Without
+      ``resume``, an unfinished export in the way raises :class:`CheckpointError` too: resume
+      it, or delete its ``.partial`` and ``.checkpoint.json`` files.
+    - ``incremental``: the first run exports everything and remembers, in
+      ``incremental_path(path)``, how far the file goes; each later run with the same options
+      appends the rows created since, and first finishes a run that was cut short. Rows
+      younger than ``settle`` seconds wait for the next run, so that a row committed a little
+      after its ``created_at`` is not skipped.
+    - ``progress(rows_done, expected_total)``: called once before the first request (with
+      the rows a resumed export already has, and ``None``) and after every page, with the
+      first page's ``meta.total`` (incremental: this run's new rows, of its window).
+    - ``checkpoint_every``: seconds between checkpoints (``0``: after every page). A failure
+      or cancellation writes one more for the last complete page, when it can (and removes
+      both files when no checkpoint holds a row).
+    - ``job_id``: stands in for the client's base URL in the checkpoint (for example for a
+      server whose address changes between runs but whose data does not).
+
+    Every argument is checked before a file is touched. Network errors raise the client's
+    :class:`~leat_async.LeatError`; file errors raise ``OSError``.
+    """
+    query = _checked_query(
+        client,
+        format=format,
+        created_at=created_at,
+        shop_uuid=shop_uuid,
+        giftcard_program_uuid=giftcard_program_uuid,
+        giftcard_hash=giftcard_hash,
+        settle=settle,
+    )
+    job = job_of(
+        format=format,
+        base_url=job_id if job_id is not None else client.base_url,
+        per_page=PER_PAGE,
+        # the files beside the output never hold a card's code: its fingerprint names it
+        **{**query, "giftcard_hash": giftcard_hash and client.fingerprint(giftcard_hash)},
+    )
+    if not isinstance(path, str | os.PathLike):
+        if resume or incremental:
+            raise ValueError("a stream cannot be resumed or appended to: give a file")
+        return await _export_to_stream(client, path, job, query, progress)
+    if resume and incremental:
+        raise ValueError("an incremental export resumes by itself: leave out resume")
+    target = destination(path)
+    if target.stream is not None:
+        if resume or incremental:
+            raise ValueError(
+                f"{os.fspath(path)} is {target.stream}, written as a stream: it cannot be "
+                "resumed or appended to; give a regular file"
+            )
+        with await open_stream(target.path) as stream:
+            result = await _export_to_stream(client, stream, job, query, progress)
+        return attrs.evolve(result, path=Path(path))
+    with one_writer(target.path, shown=path):
+        if incremental:
+            return await export_increment(
+                client,
+                target.path,
+                job,
+                query,
+                settle=settle,
+                progress=progress,
+                checkpoint_every=checkpoint_every,
+            )
+        return await _export_to_file(
+            client, target.path, job, query, resume, progress, checkpoint_every
+        )
+
+
+def _checked_query(
+    client: LeatClient, *, format: str, settle: float, **query: Any
+) -> dict[str, Any]:
+    """The listing's filters, checked (a pager is made, nothing is sent)."""
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r:.40}")
+    if isinstance(settle, bool) or not isinstance(settle, int | float) or not 0 <= settle < 1e9:
+        raise ValueError(f"settle must be a number of seconds >= 0, got {settle!r:.40}")
+    client.giftcard_transactions.list(per_page=PER_PAGE, **query)
+    return query
+
+
+async def _export_to_file(
+    client: LeatClient,
+    target: Path,
+    job: dict[str, Any],
+    query: dict[str, Any],
+    resume: bool,
+    progress: Callable[[int, int | None], None] | None,
+    checkpoint_every: float,
+) -> ExportResult:
+    started, requests = time.monotonic(), client.stats.requests
+    plan = await in_thread(lambda: plan_run(target, job, resume=resume, incremental=False))
+    state = plan.progress or Progress(job)
+    done = _Summary(target, job["format"], state, started, client, requests)
+    if plan.complete:
+        await in_thread(lambda: tidy_complete(target, _drop_incremental_state(target)))
+        return done.result(first_rows=state.rows, was_complete=True)
+    first_rows, first_page = state.rows, state.next_page
+    output = FileOutput(
+        target,
+        state,
+        start="resume" if plan.progress else "new",
+        header=HEADERS[job["format"]],
+        checkpoint_every=checkpoint_every,
+    )
+    if progress is not None:
+        progress(state.rows, None)
+    walked = _NOTHING_WALKED
+    if not state.done:
+        pager = client.giftcard_transactions.list(per_page=PER_PAGE, **resuming(state), **query)
+        walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
+    await commit(output, _drop_incremental_state(target))
+    return done.result(
+        first_rows=first_rows,
+        walked=walked,
+        resumed_from_page=first_page if resume else None,
+    )
+
+
+async def _export_to_stream(
+    client: LeatClient,
+    stream: IO[bytes],
+    job: dict[str, Any],
+    query: dict[str, Any],
+    progress: Callable[[int, int | None], None] | None,
+) -> ExportResult:
+    started, requests = time.monotonic(), client.stats.requests
+    state = Progress(job)
+    output = StreamOutput(stream, state, header=HEADERS[job["format"]])
+    if progress is not None:
+        progress(0, None)
+    pager = client.giftcard_transactions.list(per_page=PER_PAGE, **query)
+    walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
+    await output.commit(lambda: None)
+    done = _Summary(None, job["format"], state, started, client, requests)
+    return done.result(first_rows=0, walked=walked)
+
+
+@attrs.frozen
+class _Summary:
+    """Makes the :class:`ExportResult` of a run from where it began."""
+
+    target: Path | None
+    format: ExportFormat
+    state: Progress
+    started: float
+    client: LeatClient
+    requests: int
+
+    def result(
+        self,
+        *,
+        first_rows: int,
+        walked: Walked = _NOTHING_WALKED,
+        resumed_from_page: int | None = None,
+        was_complete: bool = False,
+    ) -> ExportResult:
+        return ExportResult(
+            path=self.target,
+            format=self.format,
+            rows=self.state.rows,
+            rows_this_run=self.state.rows - first_rows,
+            pages=walked.pages,
+            resumed_from_page=resumed_from_page,
+            expected=walked.expected,
+            seconds=time.monotonic() - self.started,
+            through=self.state.through,
+            was_complete=was_complete,
+            requests=self.client.stats.requests - self.requests,
+        )
