@@ -699,3 +699,41 @@ async def test_command_line_serves_until_interrupted() -> None:
     _, stderr = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0
     assert b"Traceback" not in stderr
+
+
+# -- a bounded request log (a long-running standalone fake) --------------------------------------
+
+
+async def test_a_bounded_fake_keeps_only_the_latest_requests() -> None:
+    async with (
+        FakeLeat(token=TOKEN, keep_requests=3) as fake,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+    ):
+        for number in range(1, 6):
+            async with http.get(fake.url + LIST, params={"page": str(number)}) as resp:
+                assert resp.status == 200
+        assert [dict(r.query)["page"] for r in fake.requests] == ["3", "4", "5"]
+        assert fake.requests_handled == 5
+        fake.reset_requests()
+        assert fake.requests == [] and fake.requests_handled == 5
+
+
+async def test_an_in_process_fake_keeps_every_request() -> None:
+    async with (
+        FakeLeat(token=TOKEN) as fake,
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"}) as http,
+    ):
+        for _ in range(12):
+            async with http.get(fake.url + LIST) as resp:
+                assert resp.status == 200
+        assert len(fake.requests) == fake.requests_handled == 12
+
+
+def test_the_standalone_fake_keeps_a_bounded_log() -> None:
+    from leat_async.testing.__main__ import _parser, fake_from
+
+    assert fake_from(_parser().parse_args([])).keep_requests == 10_000
+    assert fake_from(_parser().parse_args(["--keep-requests", "5"])).keep_requests == 5
+    assert fake_from(_parser().parse_args(["--keep-requests", "0"])).keep_requests == 0
+    with pytest.raises(ValueError, match="keep_requests"):
+        FakeLeat(keep_requests=-1)

@@ -14,6 +14,10 @@ from collections.abc import Sequence
 
 from ._server import FakeLeat
 
+#: Requests a standalone fake keeps: it runs for hours under load, and a log of every request
+#: would grow without bound (about 550 MB in four minutes of a benchmark's load).
+KEEP_REQUESTS = 10_000
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -32,11 +36,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rows of one created_at second come in a new order on every request",
     )
+    p.add_argument(
+        "--keep-requests",
+        type=int,
+        default=KEEP_REQUESTS,
+        metavar="N",
+        help=f"requests kept in the fake's log, the latest ones ({KEEP_REQUESTS:,})",
+    )
     return p
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    fake = FakeLeat(
+def fake_from(args: argparse.Namespace) -> FakeLeat:
+    """The fake the command line asks for (not started)."""
+    return FakeLeat(
         token=args.token,
         rate_limit=args.rate_limit,
         rate_window=args.rate_window,
@@ -44,7 +56,12 @@ async def _serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         unstable_ties=args.unstable_ties,
+        keep_requests=args.keep_requests,
     )
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    fake = fake_from(args)
     if args.seed:
         fake.seed(args.seed, seed=args.random_seed)
     stop = asyncio.Event()

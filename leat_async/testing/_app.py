@@ -6,7 +6,7 @@ import asyncio
 import hmac
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -46,7 +46,9 @@ class Runtime:
     limiter: FixedWindow | None = None
     latency: float = 0.0
     faults: FaultBook = field(default_factory=FaultBook)
-    requests: list[RecordedRequest] = field(default_factory=list)
+    #: a list keeps every request; a deque with a maxlen, the latest ones
+    requests: MutableSequence[RecordedRequest] = field(default_factory=list)
+    handled: int = 0  # requests handled in all, kept or not
     hooks: list[Hook] = field(default_factory=list)
     renderer: Renderer = field(default_factory=Renderer)
 
@@ -210,6 +212,7 @@ class Handler:
         def record(status: int) -> RecordedRequest:
             rec = RecordedRequest(method, path, query, body, ok, status, at)
             rt.requests.append(rec)
+            rt.handled += 1
             return rec
 
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
@@ -73,6 +73,9 @@ class FakeLeat(Seeding):
     ``echo_custom_attributes``: every transaction's JSON carries the ``custom_attributes`` it
     was created with (``[]`` for none), as a server that echoes them would; the documented
     answer has none, and that is the default.
+
+    ``keep_requests``: how many of the latest requests ``requests`` keeps (``None``, the
+    default: all of them, for a test to inspect; a long-running fake keeps a bounded log).
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
@@ -92,11 +95,15 @@ class FakeLeat(Seeding):
         monotonic: Callable[[], float] | None = None,
         echo_custom_attributes: bool = False,
         unstable_ties: bool | int = False,
+        keep_requests: int | None = None,
     ) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty str")
         if latency < 0:
             raise ValueError("latency must be >= 0")
+        if keep_requests is not None and (type(keep_requests) is not int or keep_requests < 0):
+            raise ValueError(f"keep_requests must be an int >= 0 or None, got {keep_requests!r}")
+        self.keep_requests: int | None = keep_requests
         self._token = token
         self._host = host
         self._port = port
@@ -110,6 +117,7 @@ class FakeLeat(Seeding):
             limiter=limiter,
             latency=latency,
             renderer=Renderer(echo_attributes=echo_custom_attributes),
+            requests=[] if keep_requests is None else deque(maxlen=keep_requests),
         )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -204,8 +212,15 @@ class FakeLeat(Seeding):
 
     @property
     def requests(self) -> list[RecordedRequest]:
-        """Every request handled, in the order answered (see ``RecordedRequest``)."""
-        return self._rt.requests
+        """Every request handled, in the order answered (see ``RecordedRequest``); with
+        ``keep_requests=N``, the latest ``N`` of them (a copy)."""
+        kept = self._rt.requests
+        return kept if isinstance(kept, list) else list(kept)
+
+    @property
+    def requests_handled(self) -> int:
+        """How many requests the fake has handled in all, kept in ``requests`` or not."""
+        return self._rt.handled
 
     def reset_requests(self) -> None:
         self._rt.requests.clear()
