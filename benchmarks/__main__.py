@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only pager,convert,rate,export,reconcile] [--repeats N]``."""
+"""``python -m benchmarks [--quick] [--only SCENARIO,...] [--repeats N]`` (scenarios: SCENARIOS)."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from . import (
     bench_rate,
     bench_reconcile,
     bench_ties,
+    bench_webhooks,
 )
 from ._common import Config, Goal, Section, render
 
@@ -32,6 +33,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
     "money": bench_money.run,
     "reconcile": bench_reconcile.run,
     "ties": bench_ties.run,
+    "webhooks": bench_webhooks.run,
 }
 
 

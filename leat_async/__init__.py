@@ -51,6 +51,14 @@ from ._api.giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from ._api.models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._api.params import CreatedAt
 from ._api.unknown import AmbiguousOutcomeError, OutcomeUnknownError
+from ._api.webhooks import (
+    GiftcardTransactionCreated,
+    WebhookError,
+    WebhookEvent,
+    WebhookPayloadError,
+    WebhookSignatureError,
+    construct_event,
+)
 from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient
 from ._http.observe import Event, EventKind, Stats
 from ._http.pacing import LocalRateState, RateState
@@ -97,6 +105,7 @@ __all__ = [
     "GiftcardProgramNotFoundError",
     "GiftcardProgramRef",
     "GiftcardTransaction",
+    "GiftcardTransactionCreated",
     "GroupOutcome",
     "IncompleteWalkError",
     "InsufficientBalanceError",
@@ -130,7 +139,12 @@ __all__ = [
     "Sort",
     "Stats",
     "TransactionNotFoundError",
+    "WebhookError",
+    "WebhookEvent",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
     "__version__",
+    "construct_event",
     "merge_by_created_at",
     "split_created_at",
     "transaction_from_json",
