@@ -46,11 +46,13 @@ from ._api.errors import (
     ServiceUnavailableError,
     ShopNotFoundError,
     TransactionNotFoundError,
+    WebhookSubscriptionNotFoundError,
 )
 from ._api.giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from ._api.models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._api.params import CreatedAt
 from ._api.unknown import AmbiguousOutcomeError, OutcomeUnknownError
+from ._api.webhook_models import WebhookSubscription
 from ._api.webhooks import (
     GiftcardTransactionCreated,
     WebhookError,
@@ -143,6 +145,8 @@ __all__ = [
     "WebhookEvent",
     "WebhookPayloadError",
     "WebhookSignatureError",
+    "WebhookSubscription",
+    "WebhookSubscriptionNotFoundError",
     "__version__",
     "construct_event",
     "merge_by_created_at",

@@ -18,6 +18,7 @@ from ._http.transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
 from .resources.giftcard_transactions import GiftcardTransactions
 from .resources.giftcards import GiftcardPrograms, Giftcards
+from .resources.webhook_subscriptions import WebhookSubscriptions
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_ANSWER_BYTES", "LeatClient"]
 
@@ -146,6 +147,7 @@ class LeatClient(AsyncClosing):
             self._dispatcher, prefetch=concurrency, fingerprint=self.fingerprint
         )
         self.giftcard_programs: GiftcardPrograms = GiftcardPrograms(self._dispatcher)
+        self.webhook_subscriptions: WebhookSubscriptions = WebhookSubscriptions(self._dispatcher)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._closed:

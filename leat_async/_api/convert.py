@@ -30,6 +30,7 @@ from cattrs.gen import make_dict_structure_fn, override
 from .answers import snippet
 from .giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
 from .models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
+from .webhook_models import WebhookSubscription
 from .wire import parse_json
 
 try:  # a core dependency on CPython
@@ -122,7 +123,7 @@ _LOOSE_HOOKS: tuple[tuple[Any, Callable[[Any, Any], Any]], ...] = (
     (bool | None, _loose_optional_bool),
     (datetime | None, _blank_datetime),
 )
-_LOOSE_MODELS = (GiftcardProgramRef, Giftcard, GiftcardProgram)
+_LOOSE_MODELS = (GiftcardProgramRef, Giftcard, GiftcardProgram, WebhookSubscription)
 
 
 def _loose_structure_fn(cls: type, conv: cattrs.Converter) -> Callable[[Any, Any], Any]:

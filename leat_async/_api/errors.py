@@ -17,6 +17,7 @@
     │   ├── NotLastTransactionError  55025
     │   ├── ShopNotFoundError        1008
     │   ├── GiftcardProgramNotFoundError 1100
+    │   ├── WebhookSubscriptionNotFoundError 80300
     │   └── LeatInternalError        1000
     ├── IncompleteWalkError          a walk that cannot prove it saw every row once
     ├── LeatConnectionError          no answer (for a GET: after its retries)
@@ -58,6 +59,7 @@ __all__ = [
     "ServiceUnavailableError",
     "ShopNotFoundError",
     "TransactionNotFoundError",
+    "WebhookSubscriptionNotFoundError",
 ]
 
 
@@ -72,6 +74,11 @@ Operation = Literal[
     "giftcards.list",
     "giftcards.create",
     "giftcard_programs.list",
+    "webhook_subscriptions.list",
+    "webhook_subscriptions.create",
+    "webhook_subscriptions.get",
+    "webhook_subscriptions.update",
+    "webhook_subscriptions.delete",
 ]
 
 
@@ -243,6 +250,10 @@ class GiftcardProgramNotFoundError(LeatAPIError):
     """1100."""
 
 
+class WebhookSubscriptionNotFoundError(LeatAPIError):
+    """80300: no webhook subscription with that uuid."""
+
+
 class LeatInternalError(LeatAPIError):
     """1000: Leat's internal error."""
 
@@ -265,6 +276,7 @@ CODE_CLASSES: dict[int, type[LeatAPIError]] = {
     5008: MaxAmountExceededError,
     5010: TransactionNotFoundError,
     55025: NotLastTransactionError,
+    80300: WebhookSubscriptionNotFoundError,
 }
 
 

@@ -72,14 +72,19 @@ class Request:
     method: str
     path: str
     query: tuple[tuple[str, str], ...] = ()
-    body: Mapping[str, Any] | None = None
+    body: Mapping[str, Any] | None = attrs.field(default=None, repr=False)  # may hold secrets
     operation: Operation = "get"  # named in errors
     subject: str | None = None  # the transaction uuid in the path, if any
+    secret_fields: tuple[str, ...] = ()  # body fields never reported (a webhook's secret)
 
     def sent(self) -> dict[str, Any]:
         """What this request asked for, as an ``OutcomeUnknownError`` reports it."""
         if self.body is not None:
-            return dict(self.body)
+            sent = dict(self.body)
+            for name in self.secret_fields:
+                if name in sent:
+                    sent[name] = "[redacted]"
+            return sent
         return {"uuid": self.subject} if self.subject is not None else {}
 
     @property

@@ -43,14 +43,19 @@ from ._records import (
     UuidSentinel,
 )
 from ._server import FakeLeat
+from ._webhooks import Delivery, DeliveryFault, SubscriptionRecord, Webhooks
 
 __all__ = [
     "CardRecord",
+    "Delivery",
+    "DeliveryFault",
     "FakeLeat",
     "Fault",
     "ProgramRecord",
     "RecordedRequest",
     "ShopRecord",
+    "SubscriptionRecord",
     "TransactionRecord",
     "UuidSentinel",
+    "Webhooks",
 ]

@@ -23,6 +23,7 @@ from ._ratelimit import FixedWindow
 from ._records import RecordedRequest
 from ._render import Renderer
 from ._store import Store
+from ._webhooks import Webhooks
 
 __all__ = ["PREFIX", "Runtime", "build_app", "parse_body", "relative_path"]
 
@@ -51,6 +52,7 @@ class Runtime:
     handled: int = 0  # requests handled in all, kept or not
     hooks: list[Hook] = field(default_factory=list)
     renderer: Renderer = field(default_factory=Renderer)
+    webhooks: Webhooks | None = None  # set by FakeLeat
 
 
 def relative_path(path: str) -> str:
@@ -104,6 +106,9 @@ def _route(
         answer = _transactions(rt, method, path, query, body) or giftcard_answer(
             rt.store, method, path, query, body
         )
+        if answer is None and rt.webhooks is not None:
+            hooked = rt.webhooks.answer(method, path, query, body)
+            answer = None if hooked is None else (hooked[0], _dump(hooked[1]))
     except ApiError as err:
         return err.status, _dump(err.body)
     return answer or (404, _dump({"message": "Not found."}))
@@ -120,12 +125,19 @@ def _transactions(
             meta = page_meta(total=total, per_page=q.per_page, page=q.page, count=len(rows))
             return 200, render.page(rows, meta)
         if method == "POST":
-            return 200, render.single(store.create(body))
+            return 200, _made(rt, render.single(store.create(body)))
     elif method == "GET" and (m := _ITEM.fullmatch(path)):
         return 200, render.single(store.get(m[1]))
     elif method == "POST" and (m := _REVERSE.fullmatch(path)):
-        return 200, render.single(store.reverse(m[1]))
+        return 200, _made(rt, render.single(store.reverse(m[1])))
     return None
+
+
+def _made(rt: Runtime, answer: bytes) -> bytes:
+    """A transaction was made: its subscribers hear of it (after the answer is on its way)."""
+    if rt.webhooks is not None and rt.webhooks.subscriptions:
+        rt.webhooks.transaction_made(json.loads(answer)["data"])
+    return answer
 
 
 class Handler:

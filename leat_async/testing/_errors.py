@@ -28,6 +28,7 @@ MESSAGES: Final[Mapping[int, str]] = {
     5008: "Maximale limiet op kaart bereikt. | Max amount will be exceeded.",
     5010: "Giftcard transaction not found.",
     55025: "This is not the giftcards last transaction.",
+    80300: "Webhook subscription not found.",
 }
 
 

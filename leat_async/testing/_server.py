@@ -29,6 +29,7 @@ from ._records import (
 from ._render import Renderer
 from ._seeding import Seeding
 from ._store import Store
+from ._webhooks import Webhooks
 
 __all__ = ["FakeLeat"]
 
@@ -118,6 +119,7 @@ class FakeLeat(Seeding):
             latency=latency,
             renderer=Renderer(echo_attributes=echo_custom_attributes),
             requests=[] if keep_requests is None else deque(maxlen=keep_requests),
+            webhooks=Webhooks(self._clock),
         )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -156,6 +158,7 @@ class FakeLeat(Seeding):
         self._url = None
         if runner is not None:
             await runner.cleanup()
+        await self.webhooks.close()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -216,6 +219,13 @@ class FakeLeat(Seeding):
         ``keep_requests=N``, the latest ``N`` of them (a copy)."""
         kept = self._rt.requests
         return kept if isinstance(kept, list) else list(kept)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        """Webhook subscriptions and the deliveries sent to them (see ``Webhooks``):
+        ``.subscriptions``, ``.deliveries``, ``await .settled()``, ``.faults.append(...)``."""
+        assert self._rt.webhooks is not None
+        return self._rt.webhooks
 
     @property
     def requests_handled(self) -> int:
