@@ -301,3 +301,39 @@ def test_the_export_command_crashes_then_resumes(tmp_path: Path) -> None:
     assert nightly.main([*common, "-o", str(out)]) == 0
     assert nightly.main([*common, "-o", str(whole)]) == 0
     assert out.read_bytes() == whole.read_bytes() and len(whole.read_bytes().splitlines()) == 400
+
+
+# -- webhook_receiver.py -------------------------------------------------------------------------
+
+receiver = load("webhook_receiver")
+
+
+async def test_the_webhook_receiver_records_each_transaction_once(fake: FakeLeat) -> None:
+    from leat_async.testing import DeliveryFault
+
+    secret = "the-subscription-secret"
+    app = receiver.make_app(fake.token, secret, base_url=fake.url)
+    async with TestClient(TestServer(app)) as http:
+        url = str(http.make_url(receiver.PATH))
+        async with LeatClient(fake.token, base_url=fake.url, retry=FAST_RETRY) as client:
+            await client.webhook_subscriptions.create(
+                name="receiver",
+                event_type="giftcard_transaction_created",
+                url=url,
+                secret=secret,
+            )
+            card, shop = fake.add_card(balance_in_cents=2000), fake.add_shop()
+            fake.webhooks.faults.append(DeliveryFault(duplicate=True))
+            made = await client.giftcard_transactions.create(
+                giftcard_uuid=card.uuid, amount_in_cents=-700, shop_uuid=shop.uuid
+            )
+            fake.webhooks.faults.append(DeliveryFault(wrong_signature=True))
+            await client.giftcard_transactions.create(
+                giftcard_uuid=card.uuid, amount_in_cents=-100, shop_uuid=shop.uuid
+            )
+            await fake.webhooks.settled()
+        ledger = app[receiver.LEDGER]
+        assert list(ledger) == [made.uuid]  # the duplicate once, the forgery never
+        assert ledger[made.uuid].amount_in_cents == -700
+        statuses = sorted(d.statuses[-1] for d in fake.webhooks.deliveries)
+        assert statuses == [200, 200, 401]
