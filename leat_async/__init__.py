@@ -66,6 +66,7 @@ from ._http.observe import Event, EventKind, Stats
 from ._http.pacing import LocalRateState, RateState
 from ._http.recovery import GroupOutcome
 from ._http.retry import RetryPolicy
+from ._http.signin import ClientCredentials
 from ._paging.items import ItemIterator
 from ._paging.listing import Sort
 from ._paging.pager import Pager
@@ -96,6 +97,7 @@ __all__ = [
     "AmbiguousOutcomeError",
     "AuthenticationError",
     "CardRef",
+    "ClientCredentials",
     "CreatedAt",
     "Event",
     "EventKind",

@@ -14,6 +14,7 @@ from ._http.dispatch import Dispatcher, Timeouts
 from ._http.observe import Event, Stats
 from ._http.pacing import LocalRateState, RateState
 from ._http.retry import RetryPolicy
+from ._http.signin import ClientCredentials, SignIn
 from ._http.transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
 from .resources.giftcard_transactions import GiftcardTransactions
@@ -31,12 +32,24 @@ DEFAULT_LANDING_HORIZON = 60.0
 
 def _check_token(token: object) -> str:
     if not isinstance(token, str):
-        raise TypeError(f"token must be a str, got {type(token).__name__}")
+        raise TypeError(f"token must be a str or a ClientCredentials, got {type(token).__name__}")
     if not token:
         raise ValueError("token must not be empty")
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in token):
         raise ValueError("token must not contain whitespace or control characters")
     return token
+
+
+def _check_partner_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(f"partner_id must be a str or None, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError("partner_id must not be empty")
+    if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("partner_id must not hold whitespace at its ends or control characters")
+    return value
 
 
 def _check_positive(value: object, name: str, *, optional: bool = False) -> int | None:
@@ -65,8 +78,11 @@ class LeatClient(AsyncClosing):
     client's own session goes through the proxy ``HTTP(S)_PROXY`` names, unless ``NO_PROXY``
     excludes the host (off by default, as aiohttp's option of that name; ``~/.netrc`` is not
     read: its credentials cannot go with the token); a borrowed ``session`` keeps its own.
-    ``max_answer_bytes``: the most of one answer the client reads (32 MiB by default, far
-    above any page); past it a read raises ``LeatAPIError`` and a create or reverse
+    ``token``: a personal access token (a ``str``), or :class:`ClientCredentials` to sign in
+    with an OAuth client's id and secret (the deprecated flow; the token it gets is renewed by
+    itself). ``partner_id``: sent as ``X-Partner-ID`` on every request (Leat's partner
+    attribution). ``max_answer_bytes``: the most of one answer the client reads (32 MiB by
+    default, far above any page); past it a read raises ``LeatAPIError`` and a create or reverse
     ``OutcomeUnknownError``, and the rest is never read into memory.
     ``correlation_attribute``: a custom attribute every create carries with a random id of
     its own (unless the caller sets it): where the server echoes ``custom_attributes``,
@@ -76,7 +92,7 @@ class LeatClient(AsyncClosing):
 
     def __init__(
         self,
-        token: str,
+        token: str | ClientCredentials,
         *,
         base_url: str = DEFAULT_BASE_URL,
         session: aiohttp.ClientSession | None = None,
@@ -90,8 +106,16 @@ class LeatClient(AsyncClosing):
         trust_env: bool = False,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         correlation_attribute: str | None = None,
+        partner_id: str | None = None,
     ) -> None:
-        token = _check_token(token)
+        credentials = token if isinstance(token, ClientCredentials) else None
+        if credentials is None:
+            token = _check_token(token)
+            # what keys the rate state and fingerprints: stable across a signed-in client's tokens
+            key = token
+        else:
+            key = f"client {credentials.client_id}\n{credentials.client_secret}"
+        partner = _check_partner_id(partner_id)
         max_bytes = _check_positive(max_answer_bytes, "max_answer_bytes")
         assert max_bytes is not None
         self._base_url = check_base_url(base_url)
@@ -112,13 +136,27 @@ class LeatClient(AsyncClosing):
         self._concurrency = concurrency
         self._rate_state = rate_state if rate_state is not None else LocalRateState()
         # a shared state keys its data by this: the token and URL, never the token itself
-        self._rate_state.bind(hashlib.sha256(f"{token}\n{self._base_url}".encode()).hexdigest())
-        self._fingerprint_key = fingerprint_key(token)
+        self._rate_state.bind(hashlib.sha256(f"{key}\n{self._base_url}".encode()).hexdigest())
+        self._fingerprint_key = fingerprint_key(key)
         self._headers = {
-            "Authorization": f"Bearer {token}",
             "Accept": "application/json",
             "User-Agent": f"leat-async/{__version__}",
         }
+        if credentials is None:  # a signed-in client's header changes: sent per attempt
+            self._headers["Authorization"] = f"Bearer {token}"
+        if partner is not None:
+            self._headers["X-Partner-ID"] = partner
+        timeouts = Timeouts.of(timeout)
+        proxies = EnvProxies() if trust_env and session is None else None
+        signin = None
+        if credentials is not None:
+            signin = SignIn(
+                credentials,
+                session=self._session,
+                timeouts=timeouts,
+                proxies=proxies,
+                max_answer_bytes=max_bytes,
+            )
         self._dispatcher = Dispatcher(
             session=self._session,
             base_url=self._base_url,
@@ -127,11 +165,12 @@ class LeatClient(AsyncClosing):
             rate_limit=self._rate_limit,
             rate_state=self._rate_state,
             retry=retry if retry is not None else RetryPolicy(),
-            timeouts=Timeouts.of(timeout),
+            timeouts=timeouts,
             landing_horizon=float(landing_horizon),
             on_event=on_event,
-            proxies=EnvProxies() if trust_env and session is None else None,
+            proxies=proxies,
             max_answer_bytes=max_bytes,
+            signin=signin,
         )
         if correlation_attribute is not None and (
             not isinstance(correlation_attribute, str) or not correlation_attribute.strip()

@@ -73,6 +73,7 @@ Operation = Literal[
     "giftcards.get",
     "giftcards.list",
     "giftcards.create",
+    "giftcards.send_by_email",
     "giftcard_programs.list",
     "webhook_subscriptions.list",
     "webhook_subscriptions.create",

@@ -106,17 +106,17 @@ def _endpoint(base: URL, path: str) -> URL:
     return base.with_path(base.path.rstrip("/") + API_PREFIX + path, encoded=False)
 
 
-def check_base_url(base_url: str) -> URL:
-    """https anywhere; plain http only for loopback hosts."""
+def check_base_url(base_url: str, *, name: str = "base_url") -> URL:
+    """https anywhere; plain http only for loopback hosts (``name``: the argument, in errors)."""
     if not isinstance(base_url, str) or not base_url:
-        raise ValueError("base_url must be a non-empty URL string")
+        raise ValueError(f"{name} must be a non-empty URL string")
     url = URL(base_url)
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url must be an http(s) URL with a host, got {base_url!r}")
+        raise ValueError(f"{name} must be an http(s) URL with a host, got {base_url!r}")
     if url.user or url.password:
-        raise ValueError("base_url must not carry credentials")
+        raise ValueError(f"{name} must not carry credentials")
     if url.query_string or url.fragment:
-        raise ValueError("base_url must not carry a query or fragment")
+        raise ValueError(f"{name} must not carry a query or fragment")
     if url.scheme == "http" and not _is_loopback(url.host):
         raise ValueError(f"plain http is only allowed for loopback hosts, not {url.host!r}")
     return url

@@ -32,6 +32,7 @@ class Call:
     may_have_left: bool = False  # an attempt is out whose request may reach the server
     sent_at: datetime | None = None  # when the latest attempt was sent (money only)
     attempts: int = 0  # attempts sent so far (money only)
+    authorization: str | None = None  # the signed-in header of the latest attempt, if any
 
     def left(self) -> float:
         return self.deadline - self.clock()

@@ -44,6 +44,8 @@ from .transport import DEFAULT_MAX_ANSWER_BYTES, EnvProxies, Timeouts, exchange
 if TYPE_CHECKING:
     import aiohttp
 
+    from .signin import SignIn
+
 __all__ = ["Dispatcher", "Timeouts"]
 
 T = TypeVar("T")
@@ -68,8 +70,10 @@ class Dispatcher:
         on_event: Callable[[Event], None] | None = None,
         proxies: EnvProxies | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+        signin: SignIn | None = None,
     ) -> None:
         self._session = session
+        self._signin = signin  # None: the token is in ``headers``
         self._max_bytes = max_answer_bytes
         self._proxies = proxies
         self._base = base_url
@@ -155,10 +159,26 @@ class Dispatcher:
         request = call.request
         self._budget.on_request()
         attempt = 0
+        renewed = False  # a signed-in client resends once after a 401, with a new token
         while True:
             attempt += 1
+            if self._signin is not None:  # before the gates: a sign-in holds no slot
+                call.authorization = await self._signin.authorization()
             outcome = await self._gates.through(call, attempt, self._exchange)
             answer = outcome.answer
+            if (
+                answer is not None
+                and answer.status == 401
+                and self._signin is not None
+                and call.authorization is not None
+                and not renewed
+            ):
+                # refused before processing (see outcomes.processed): safe even for a create
+                renewed = True
+                self._signin.refused(call.authorization)
+                self.stats.retries += 1
+                self._observe.retrying(request, attempt, outcome, 0.0)
+                continue
             if answer is not None and answer.error is None:
                 try:
                     return Received(parse(answer.body), outcome.date_header)
@@ -228,6 +248,8 @@ class Dispatcher:
         headers = self._own_headers(session)
         if call.body is not None:
             headers = {**headers, **_JSON}
+        if call.authorization is not None:
+            headers = {**headers, "Authorization": call.authorization}
         self.stats.requests += 1
         started = time.perf_counter()
         call.may_have_left = True

@@ -25,8 +25,10 @@ __all__ = [
     "DEFAULT_CONNECT",
     "DEFAULT_MAX_ANSWER_BYTES",
     "EnvProxies",
+    "Posted",
     "Timeouts",
     "exchange",
+    "post_form",
 ]
 
 #: Connect timeout when none is given: at most this, and at most half an attempt's timeout.
@@ -189,6 +191,48 @@ async def exchange(
     else:
         answer = classify(status, resp_headers, raw, request=request, now=now)
     return Outcome(answer=answer, date_header=resp_headers.get("Date"), sent_at=sent_at)
+
+
+@attrs.frozen
+class Posted:
+    """What a form POST outside the API (the sign-in) came to: an answer, or why none came."""
+
+    status: int | None
+    body: bytes = b""
+    cause: str = ""  # without an answer: the failure in words (never what was sent)
+
+
+async def post_form(
+    session: aiohttp.ClientSession,
+    url: URL,
+    form: Mapping[str, str],
+    *,
+    timeout: aiohttp.ClientTimeout,
+    proxy: str | None = None,
+    max_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+) -> Posted:
+    """POST ``form`` (``application/x-www-form-urlencoded``) once; the status and body."""
+    headers = {"Accept": "application/json"}
+    try:
+        async with session.post(
+            url,
+            data=dict(form),
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            raise_for_status=False,
+            proxy=proxy,
+            middlewares=(_OneSend(),),
+        ) as resp:
+            raw = await _read_within(resp, max_bytes)
+            if raw is None:
+                resp.close()
+                return Posted(resp.status, cause=f"answer larger than {max_bytes} bytes")
+            return Posted(resp.status, raw)
+    except TimeoutError:
+        return Posted(None, cause=f"no answer within {timeout.total:g} s")
+    except (aiohttp.ClientError, OSError) as exc:
+        return Posted(None, cause=_describe(exc))
 
 
 async def _read_within(resp: aiohttp.ClientResponse, limit: int) -> bytes | None:

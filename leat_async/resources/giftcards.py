@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -51,6 +51,34 @@ def _cards_page(body: bytes) -> Page[Giftcard]:
             total=meta.total,
         ),
     )
+
+
+_EMAIL_SENT = "Email successfully sent"
+
+
+def _email_sent(body: bytes) -> None:
+    """Both success answers: the documented ``{"data": {"message": "success", "data": "Email
+    successfully sent"}}`` and the bare ``{"data": "Email successfully sent"}``."""
+    data = document(body).get("data")
+    if isinstance(data, dict) and data.get("message") == "success":
+        data = data.get("data")
+    if data != _EMAIL_SENT:
+        raise ValueError(f"expected {_EMAIL_SENT!r} in data")
+
+
+def _check_merge_tags(value: object) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"merge_tags must be a mapping or None, got {type(value).__name__}")
+    tags: dict[str, Any] = {}
+    for key, tag in value.items():
+        if not isinstance(key, str) or not key.startswith("custom.") or key == "custom.":
+            raise ValueError(f"merge_tags keys must start with 'custom.', got {key!r:.60}")
+        if isinstance(tag, bool) or not isinstance(tag, str | int | float):
+            raise TypeError(f"merge_tags[{key!r}] must be a str or a number")
+        tags[key] = tag
+    return tags
 
 
 def card_key(fingerprint: Callable[[str], str]) -> Callable[[Giftcard], Key]:
@@ -115,6 +143,37 @@ class Giftcards:
         }
         request = Request("POST", _PATH, body=body, operation="giftcards.create")
         return (await self._dispatch.send(request, _card, timeout=timeout)).value
+
+    async def send_by_email(
+        self,
+        uuid: str,
+        *,
+        contact_uuid: str,
+        email_uuid: str | None = None,
+        merge_tags: Mapping[str, str | int | float] | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        """E-mail the card to a contact (an automated "Giftcard recipient" e-mail holding the
+        ``giftcard.hash`` token; ``email_uuid`` picks one). ``merge_tags`` keys must begin
+        ``custom.`` (else ``ValueError``, nothing sent). A POST: never sent twice unless
+        provably refused; a lost answer raises :class:`OutcomeUnknownError`. An unknown card
+        raises :class:`GiftcardNotFoundError`.
+        """
+        uuid = check_id(uuid, "uuid", in_path=True)
+        body: dict[str, Any] = {"contact_uuid": check_id(contact_uuid, "contact_uuid")}
+        if email_uuid is not None:
+            body["email_uuid"] = check_id(email_uuid, "email_uuid")
+        tags = _check_merge_tags(merge_tags)
+        if tags is not None:
+            body["merge_tags"] = tags
+        request = Request(
+            "POST",
+            f"{_PATH}/{uuid}/send-by-email",
+            body=body,
+            operation="giftcards.send_by_email",
+            subject=uuid,
+        )
+        await self._dispatch.send(request, _email_sent, timeout=timeout)
 
     def list(
         self,

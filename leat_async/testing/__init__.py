@@ -16,11 +16,13 @@ It serves ``/api/v3/oauth/clients/giftcard-transactions`` (list, create, get, re
 API's business rules and error codes, and the giftcard calls: ``GET /giftcards/find-one-by?hash=``
 and ``GET /giftcards/{uuid}`` (unknown card: 5001), ``GET /giftcards?giftcard_program_uuid=&page=
 &limit=`` (unknown program: 1100), ``POST /giftcards {giftcard_program_uuid, type: 0|1}`` (a new
-card, balance 0; a bad type: 1003) and ``GET /giftcard-programs``. Cards and programs are made
-with ``fake.add_card(hash=, type=, active=, program=, ...)`` and ``fake.add_program(name=,
-active=, max_amount_in_cents=, expiration_days=, ...)``; ``fake.get_card_by_hash(code)`` finds
-one. Every record takes ``extra={...}`` to serve the loose shapes the real API sends (``"true"``
-for a boolean, ``""`` for a date); ``FakeLeat.ABSENT`` as a value removes a key. Listings have
+card, balance 0; a bad type: 1003), ``GET /giftcard-programs``, ``POST /giftcards/{uuid}/
+send-by-email`` (``fake.emails``) and the OAuth sign-in ``POST /oauth/token`` at the root
+(``FakeLeat(client_id=, client_secret=)``, ``fake.token_url``, ``fake.oauth``). Cards and programs
+are made with ``fake.add_card(hash=, type=, active=, program=, ...)`` and ``fake.add_program(name=,
+active=, max_amount_in_cents=, expiration_days=, ...)``; ``fake.get_card_by_hash(code)`` finds one.
+Every record takes ``extra={...}`` to serve the loose shapes the real API sends (``"true"`` for a
+boolean, ``""`` for a date); ``FakeLeat.ABSENT`` as a value removes a key. Listings have
 Laravel-style pagination; an optional fixed-window rate limit (``rate_limit=`` requests per
 ``rate_window`` seconds) counts authenticated requests.
 ``fake.requests`` records every request (never the token); ``fake.add_hook`` runs code after each
@@ -33,7 +35,9 @@ The fake shares no code with the client, on purpose: it is written from the API 
 
 from __future__ import annotations
 
+from ._email import EmailOutbox, SentEmail
 from ._faults import Fault
+from ._oauth import OAuthClients
 from ._records import (
     CardRecord,
     ProgramRecord,
@@ -49,10 +53,13 @@ __all__ = [
     "CardRecord",
     "Delivery",
     "DeliveryFault",
+    "EmailOutbox",
     "FakeLeat",
     "Fault",
+    "OAuthClients",
     "ProgramRecord",
     "RecordedRequest",
+    "SentEmail",
     "ShopRecord",
     "SubscriptionRecord",
     "TransactionRecord",

@@ -15,10 +15,12 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from ._email import EmailOutbox
 from ._errors import ApiError
 from ._faults import Fault, FaultBook
 from ._giftcards import giftcard_answer
 from ._listing import page_meta, parse_list_query
+from ._oauth import TOKEN_PATH, OAuthClients
 from ._ratelimit import FixedWindow
 from ._records import RecordedRequest
 from ._render import Renderer
@@ -53,6 +55,9 @@ class Runtime:
     hooks: list[Hook] = field(default_factory=list)
     renderer: Renderer = field(default_factory=Renderer)
     webhooks: Webhooks | None = None  # set by FakeLeat
+    #: the OAuth client that may sign in at ``/oauth/token`` (none: every sign-in fails)
+    oauth: OAuthClients | None = None
+    emails: EmailOutbox = field(default_factory=EmailOutbox)
 
 
 def relative_path(path: str) -> str:
@@ -89,6 +94,13 @@ def parse_body(content_type: str, raw: bytes) -> Any:
     return None
 
 
+def _redacted(body: Any) -> Any:
+    """A sign-in's fields as recorded: never the client secret."""
+    if not isinstance(body, dict) or "client_secret" not in body:
+        return body
+    return {**body, "client_secret": "***"}
+
+
 def _dump(body: Any) -> bytes:
     return json.dumps(body).encode()
 
@@ -103,8 +115,10 @@ def _route(
     rt: Runtime, method: str, path: str, query: Sequence[tuple[str, str]], body: Any
 ) -> tuple[int, bytes]:
     try:
-        answer = _transactions(rt, method, path, query, body) or giftcard_answer(
-            rt.store, method, path, query, body
+        answer = (
+            _transactions(rt, method, path, query, body)
+            or rt.emails.answer(rt.store.cards_by_uuid, method, path, body)
+            or giftcard_answer(rt.store, method, path, query, body)
         )
         if answer is None and rt.webhooks is not None:
             hooked = rt.webhooks.answer(method, path, query, body)
@@ -148,9 +162,12 @@ class Handler:
 
     def _authorized(self, request: web.Request) -> bool:
         scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(
-            credentials.strip().encode(), self.rt.token.encode()
-        )
+        if scheme.lower() != "bearer":
+            return False
+        token = credentials.strip()
+        if hmac.compare_digest(token.encode(), self.rt.token.encode()):
+            return True
+        return self.rt.oauth is not None and self.rt.oauth.accepts(token)
 
     def _date(self) -> str:
         return format_datetime(self.rt.clock().astimezone(UTC), usegmt=True)
@@ -163,6 +180,9 @@ class Handler:
         self, method: str, path: str, query: Sequence[tuple[str, str]], body: Any, ok: bool
     ) -> web.Response:
         rt = self.rt
+        if path == TOKEN_PATH and method == "POST":  # at the root; the sign-in needs no token
+            oauth = rt.oauth or OAuthClients(None, None, expires_in=0, monotonic=rt.monotonic)
+            return _json_response(*oauth.answer(body))
         if not ok:
             if rt.latency:
                 await asyncio.sleep(rt.latency)
@@ -219,10 +239,12 @@ class Handler:
         query = list(request.query.items())
         body = parse_body(request.content_type, await request.read())
         ok = self._authorized(request)
+        partner_id = request.headers.get("X-Partner-ID")
         fault = rt.faults.take(method, path, query)
 
         def record(status: int) -> RecordedRequest:
-            rec = RecordedRequest(method, path, query, body, ok, status, at)
+            kept = _redacted(body) if path == TOKEN_PATH else body
+            rec = RecordedRequest(method, path, query, kept, ok, status, at, partner_id)
             rt.requests.append(rec)
             rt.handled += 1
             return rec

@@ -212,6 +212,8 @@ class RecordedRequest:
     ``query`` is decoded as the server reads it (a literal ``+`` is a space). ``json`` is the
     parsed body (JSON, or a dict of form fields), ``None`` without one. ``status`` is the status
     answered, 0 when the connection was dropped. ``at`` is the monotonic clock at arrival.
+    ``partner_id``: the ``X-Partner-ID`` header, ``None`` without one. A sign-in at
+    ``/oauth/token`` is recorded too (its ``json``: the fields, ``client_secret`` as ``***``).
     """
 
     method: str
@@ -221,6 +223,7 @@ class RecordedRequest:
     authorized: bool
     status: int
     at: float
+    partner_id: str | None = None
 
 
 def to_ts(value: datetime) -> int:

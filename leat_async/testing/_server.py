@@ -13,7 +13,9 @@ from typing import ClassVar, Final, Self
 from aiohttp import web
 
 from ._app import Hook, Runtime, build_app
+from ._email import EmailOutbox
 from ._faults import Fault
+from ._oauth import TOKEN_PATH, OAuthClients
 from ._ratelimit import FixedWindow
 from ._records import (
     ABSENT,
@@ -77,6 +79,11 @@ class FakeLeat(Seeding):
 
     ``keep_requests``: how many of the latest requests ``requests`` keeps (``None``, the
     default: all of them, for a test to inspect; a long-running fake keeps a bounded log).
+
+    ``client_id`` and ``client_secret``: the OAuth client that may sign in at ``POST
+    /oauth/token`` (``token_url``); the tokens issued live ``token_expires_in`` seconds and are
+    accepted alongside ``token`` (``oauth``: expire or revoke them). ``emails``: the giftcard
+    e-mails sent (``POST /giftcards/{uuid}/send-by-email``) and the shape of their answer.
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
@@ -97,6 +104,9 @@ class FakeLeat(Seeding):
         echo_custom_attributes: bool = False,
         unstable_ties: bool | int = False,
         keep_requests: int | None = None,
+        client_id: int | str | None = None,
+        client_secret: str | None = None,
+        token_expires_in: int = 3600,
     ) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty str")
@@ -110,16 +120,25 @@ class FakeLeat(Seeding):
         self._port = port
         limiter = FixedWindow(rate_limit, rate_window) if rate_limit is not None else None
         self._clock = clock or _utc_now
+        monotonic = monotonic or time.monotonic
+        #: the OAuth client and the tokens it was issued (see ``OAuthClients``)
+        self.oauth: OAuthClients = OAuthClients(
+            client_id, client_secret, expires_in=token_expires_in, monotonic=monotonic
+        )
+        #: the giftcard e-mails sent, and the shape of the answer (see ``EmailOutbox``)
+        self.emails: EmailOutbox = EmailOutbox()
         self._rt = Runtime(
             store=Store(self._clock, unstable_ties=_shuffler(unstable_ties)),
             token=token,
             clock=self._clock,
-            monotonic=monotonic or time.monotonic,
+            monotonic=monotonic,
             limiter=limiter,
             latency=latency,
             renderer=Renderer(echo_attributes=echo_custom_attributes),
             requests=[] if keep_requests is None else deque(maxlen=keep_requests),
             webhooks=Webhooks(self._clock),
+            oauth=self.oauth,
+            emails=self.emails,
         )
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -182,6 +201,11 @@ class FakeLeat(Seeding):
     @property
     def token(self) -> str:
         return self._token
+
+    @property
+    def token_url(self) -> str:
+        """Where a client signs in with ``client_id`` and ``client_secret`` (while running)."""
+        return self.url + TOKEN_PATH
 
     # -- reading state ---------------------------------------------------------------------
 
