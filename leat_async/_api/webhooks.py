@@ -31,6 +31,7 @@ __all__ = [
     "WebhookSignatureError",
     "construct_event",
     "sign",
+    "webhook_key",
 ]
 
 GIFTCARD_TRANSACTION_CREATED: Final = "giftcard_transaction_created"
@@ -76,7 +77,7 @@ class GiftcardTransactionCreated(WebhookEvent):
 
 def sign(body: bytes, secret: str | bytes) -> str:
     """The ``Signature`` Leat sends with ``body`` (lowercase hex HMAC-SHA256)."""
-    return hmac.new(_key(secret), body, hashlib.sha256).hexdigest()
+    return hmac.new(webhook_key(secret), body, hashlib.sha256).hexdigest()
 
 
 def construct_event(body: bytes, signature: str | None, secret: str | bytes) -> WebhookEvent:
@@ -88,7 +89,7 @@ def construct_event(body: bytes, signature: str | None, secret: str | bytes) -> 
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError(f"body must be the raw bytes received, got {type(body).__name__}")
-    key = _key(secret)
+    key = webhook_key(secret)
     raw = bytes(body)
     given = _signature(signature)
     expected = hmac.new(key, raw, hashlib.sha256).hexdigest()
@@ -97,7 +98,8 @@ def construct_event(body: bytes, signature: str | None, secret: str | bytes) -> 
     return _event(raw)
 
 
-def _key(secret: str | bytes) -> bytes:
+def webhook_key(secret: str | bytes) -> bytes:
+    """The HMAC key of a subscription's secret (``TypeError``/``ValueError`` if unusable)."""
     if isinstance(secret, str):
         secret = secret.encode()
     if not isinstance(secret, bytes):

@@ -21,6 +21,7 @@ __all__ = [
     "Request",
     "check_base_url",
     "encode_json",
+    "is_loopback",
     "parse_json",
     "query_pairs",
 ]
@@ -117,12 +118,13 @@ def check_base_url(base_url: str, *, name: str = "base_url") -> URL:
         raise ValueError(f"{name} must not carry credentials")
     if url.query_string or url.fragment:
         raise ValueError(f"{name} must not carry a query or fragment")
-    if url.scheme == "http" and not _is_loopback(url.host):
+    if url.scheme == "http" and not is_loopback(url.host):
         raise ValueError(f"plain http is only allowed for loopback hosts, not {url.host!r}")
     return url
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (where plain http may go)."""
     if host == "localhost":
         return True
     try:

@@ -13,6 +13,7 @@ from .._api.webhooks import (
     WebhookPayloadError,
     WebhookSignatureError,
     construct_event,
+    webhook_key,
 )
 
 __all__ = ["DEFAULT_MAX_DELIVERY_BYTES", "aiohttp_handler"]
@@ -38,13 +39,9 @@ def aiohttp_handler(
     past the cap), 200 once ``await on_event(event)`` returned, and 500 when it raised, so that
     Leat delivers it again: ``on_event`` must be safe to run twice for one delivery.
     """
-    if isinstance(secret, str):
-        secret = secret.encode()
-    if not isinstance(secret, bytes) or not secret:
-        raise ValueError("secret must be a non-empty str or bytes")
     if type(max_bytes) is not int or max_bytes <= 0:
         raise ValueError(f"max_bytes must be an int > 0, got {max_bytes!r}")
-    key = secret
+    key = webhook_key(secret)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > max_bytes:

@@ -11,7 +11,7 @@ from yarl import URL
 from .._api.convert import data_parser, document
 from .._api.params import check_id
 from .._api.webhook_models import EVENT_TYPES, WebhookSubscription
-from .._api.wire import Request, query_pairs
+from .._api.wire import Request, is_loopback, query_pairs
 
 if TYPE_CHECKING:
     from .._http.dispatch import Dispatcher
@@ -49,8 +49,7 @@ def check_url(value: object) -> str:
     url = URL(text)
     if not url.is_absolute() or url.scheme not in ("http", "https") or not url.host:
         raise ValueError(f"url must be an absolute https:// URL, got {text!r:.80}")
-    loopback = url.host in ("localhost", "127.0.0.1", "::1", "[::1]")
-    if url.scheme == "http" and not loopback:
+    if url.scheme == "http" and not is_loopback(url.host):
         raise ValueError(f"url must be https:// (plain http only for loopback), got {text!r:.80}")
     if url.user or url.password:
         raise ValueError("url must not carry credentials")
