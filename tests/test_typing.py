@@ -8,6 +8,7 @@ basedpyright from PyPI (it brings its own Node.js: nothing is downloaded when it
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -30,8 +31,12 @@ EXPECTED = [
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    # pyright finds the environment to check against as the `python` on PATH: the one running
+    # the tests goes first, so that a venv's python finds its packages without being activated
+    # (--pythonpath does that too, but --verifytypes ignores it)
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return subprocess.run(  # noqa: S603 - our own tools with fixed arguments
-        args, capture_output=True, text=True, check=False, cwd=cwd
+        args, capture_output=True, text=True, check=False, cwd=cwd, env={**os.environ, "PATH": path}
     )
 
 

@@ -18,10 +18,11 @@ integers beyond 64 bits exactly, where orjson makes floats of them (which the co
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any, Generic, TypeVar, get_type_hints
+from types import GenericAlias
+from typing import Any, Generic, TypeVar, get_args, get_origin, get_type_hints
 
 import attrs
 import cattrs
@@ -152,6 +153,21 @@ def _any_tuple(value: Any, _: type) -> tuple[Any, ...]:
     return tuple(value)
 
 
+def _is_sequence(t: Any) -> bool:
+    return get_origin(t) is Sequence
+
+
+def _sequence_as_tuple(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any, Any], Any]]:
+    """A ``Sequence[X]`` (``Page.data``) is structured as ``tuple[X, ...]``: what msgspec's fast
+    path makes of it, and cattrs' own choice only from 25.2 on (a list before)."""
+
+    def hook_for(t: Any) -> Callable[[Any, Any], Any]:
+        as_tuple: Any = GenericAlias(tuple, (*get_args(t), ...))  # tuple[X, ...]
+        return lambda value, _: conv.structure(value, as_tuple)
+
+    return hook_for
+
+
 _NoneType = type(None)
 
 
@@ -211,6 +227,7 @@ def make_converter(*, detailed_validation: bool = False) -> cattrs.Converter:
         conv.register_structure_hook_func(lambda t: t == str | None, _optional_str)
         conv.register_structure_hook_func(lambda t: t == int | None, _optional_int)
     conv.register_structure_hook_func(lambda t: t == tuple[Any, ...], _any_tuple)
+    conv.register_structure_hook_factory(_is_sequence, _sequence_as_tuple(conv))
     # Page is generic: cattrs makes the hook of each Page[Item] on first use, from these
     for cls in (CardRef, Shop, GiftcardTransaction, PageMeta):
         if cls is GiftcardTransaction and not detailed_validation:

@@ -73,3 +73,9 @@ class Page(Generic[T]):
 
     data: Sequence[T]
     meta: PageMeta
+
+
+# The annotations are strings here (PEP 563); cattrs before 26.1 resolves them on first use by
+# calling attrs.resolve_types on what it was asked for, which fails for Page[Item] (a generic
+# alias is not a class). Resolved once here, they are types and cattrs never has to.
+attrs.resolve_types(Page)
