@@ -46,6 +46,9 @@ from ._api.errors import (
     ServiceUnavailableError,
     ShopNotFoundError,
     TransactionNotFoundError,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
     WebhookSubscriptionNotFoundError,
 )
 from ._api.giftcard_models import Giftcard, GiftcardProgram, GiftcardProgramRef
@@ -53,14 +56,7 @@ from ._api.models import CardRef, GiftcardTransaction, Page, PageMeta, Shop
 from ._api.params import CreatedAt
 from ._api.unknown import AmbiguousOutcomeError, OutcomeUnknownError
 from ._api.webhook_models import WebhookSubscription
-from ._api.webhooks import (
-    GiftcardTransactionCreated,
-    WebhookError,
-    WebhookEvent,
-    WebhookPayloadError,
-    WebhookSignatureError,
-    construct_event,
-)
+from ._api.webhooks import GiftcardTransactionCreated, WebhookEvent, construct_event
 from ._client import DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_BYTES, LeatClient
 from ._http.observe import Event, EventKind, Stats
 from ._http.pacing import LocalRateState, RateState
@@ -77,6 +73,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._http.redis import RateStateUnavailableError, RedisRateState
+    from ._http.webhook_handler import aiohttp_handler
 
 
 def __getattr__(name: str) -> object:
@@ -88,6 +85,10 @@ def __getattr__(name: str) -> object:
             "RateStateUnavailableError": RateStateUnavailableError,
             "RedisRateState": RedisRateState,
         }[name]
+    if name == "aiohttp_handler":  # the server side loads aiohttp.web on first use only
+        from ._http.webhook_handler import aiohttp_handler
+
+        return aiohttp_handler
     raise AttributeError(f"module 'leat_async' has no attribute {name!r}")
 
 
@@ -150,6 +151,7 @@ __all__ = [
     "WebhookSubscription",
     "WebhookSubscriptionNotFoundError",
     "__version__",
+    "aiohttp_handler",
     "construct_event",
     "merge_by_created_at",
     "split_created_at",

@@ -6,24 +6,26 @@
 
     event = construct_event(raw_body, request.headers.get("Signature"), secret)
     if isinstance(event, GiftcardTransactionCreated) and event.transaction_uuid:
-        if not already_done(event.transaction_uuid):  # a delivery may come twice
+        # a delivery carries no id and may come twice: key the work on the transaction's
+        # uuid, claimed atomically (a unique key in your database), so a repeat is a no-op
+        if await claim(event.transaction_uuid):
             tx = await client.giftcard_transactions.get(event.transaction_uuid)
             ...
 
-With aiohttp, :func:`aiohttp_handler` does it all: ``app.router.add_post("/leat",
-aiohttp_handler(secret, on_event))``. Subscriptions are managed with
-``client.webhook_subscriptions``.
+``raw_body`` is the request's bytes as received (not re-encoded JSON). A missing or wrong
+signature is :class:`WebhookSignatureError` (the body is not read), a signed body that is not an
+event :class:`WebhookPayloadError`; neither holds the secret. With aiohttp,
+:func:`aiohttp_handler` does it all: ``app.router.add_post("/leat", aiohttp_handler(secret,
+on_event))``. Subscriptions are managed with ``client.webhook_subscriptions``.
 """
 
 from __future__ import annotations
 
+from ._api.errors import WebhookError, WebhookPayloadError, WebhookSignatureError
 from ._api.webhooks import (
     GIFTCARD_TRANSACTION_CREATED,
     GiftcardTransactionCreated,
-    WebhookError,
     WebhookEvent,
-    WebhookPayloadError,
-    WebhookSignatureError,
     construct_event,
     sign,
 )

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+import pickle
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
 import aiohttp
@@ -90,6 +91,50 @@ def test_a_missing_or_wrong_signature_is_refused(signature: str | None) -> None:
     assert SECRET not in str(refused.value) and isinstance(refused.value, la.LeatError)
 
 
+def test_a_truncated_or_altered_real_signature_is_refused() -> None:
+    body = delivery({"giftcard_transaction": ROW})
+    signature = sign(body, SECRET)
+    flipped = ("1" if signature[-1] == "0" else "0") + signature[1:]
+    for bad in (signature[:-1], signature[:32], signature + "0", flipped):
+        with pytest.raises(WebhookSignatureError):
+            construct_event(body, bad, SECRET)
+
+
+def test_the_errors_are_leat_errors_that_pickle_and_never_tell_the_secret() -> None:
+    body = delivery({"giftcard_transaction": ROW})
+    errors: list[Exception] = []
+    for signature, payload in ((sign(body, "wrong"), body), (sign(b"[]", SECRET), b"[]")):
+        try:
+            construct_event(payload, signature, SECRET)
+        except la.LeatError as exc:
+            errors.append(exc)
+    signature_error, payload_error = errors
+    assert type(signature_error) is la.WebhookSignatureError
+    assert type(payload_error) is la.WebhookPayloadError
+    for error in errors:
+        assert isinstance(error, la.WebhookError)
+        text = f"{error!s} {error!r} {pickle.loads(pickle.dumps(error))!s} {vars(error)}"  # noqa: S301
+        assert SECRET not in text and sign(body, SECRET) not in text and "ABC-123" not in text
+
+
+def test_the_names_come_from_leat_async_too() -> None:
+    import leat_async.webhooks as webhooks
+
+    for name in (
+        "construct_event",
+        "aiohttp_handler",
+        "WebhookEvent",
+        "GiftcardTransactionCreated",
+        "WebhookSignatureError",
+        "WebhookPayloadError",
+    ):
+        assert getattr(la, name) is getattr(webhooks, name), name
+        assert name in la.__all__ and name in webhooks.__all__
+    assert webhooks.__all__ == sorted(webhooks.__all__)
+    event = WebhookEvent("voucher_created", {"contact": {"email": "a@b.example"}})
+    assert event.data["contact"] == {"email": "a@b.example"} and "a@b" not in repr(event)
+
+
 def test_one_byte_changed_or_another_secret_is_refused() -> None:
     body = delivery({"giftcard_transaction": ROW})
     signature = sign(body, SECRET)
@@ -113,8 +158,14 @@ def test_bad_arguments_are_refused() -> None:
         construct_event(b"{}", "0" * 64, "")
     with pytest.raises(TypeError, match="raw bytes"):
         construct_event("{}", "0" * 64, SECRET)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="secret"):
+        construct_event(b"{}", "0" * 64, 12345)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_bytes"):
         aiohttp_handler(SECRET, _ignore, max_bytes=0)
+    with pytest.raises(ValueError, match="secret"):
+        aiohttp_handler(b"", _ignore)
+    with pytest.raises(TypeError, match="secret"):
+        aiohttp_handler(None, _ignore)  # type: ignore[arg-type]
 
 
 async def _ignore(event: WebhookEvent) -> None:
@@ -202,3 +253,24 @@ async def test_500_concurrent_deliveries_none_lost_or_doubled(
     assert set(statuses) == {200}
     uuids = [e.transaction_uuid for e in receiver.events]  # type: ignore[attr-defined]
     assert sorted(uuids) == sorted(f"tx-{n}" for n in range(500))
+
+
+async def test_a_body_past_the_cap_is_refused_before_it_is_all_sent(
+    served: tuple[Receiver, str, aiohttp.ClientSession],
+) -> None:
+    receiver, url, http = served
+    release = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:  # chunked: no Content-Length to go by
+        for _ in range(3):
+            yield b"x" * 3000
+        await release.wait()  # the rest would come only after the answer
+        yield b"x" * 3000
+
+    answer: Awaitable[int] = post(http, url, endless(), sign(b"", SECRET))  # type: ignore[arg-type]
+    try:
+        async with asyncio.timeout(30):  # a handler that read it all would wait forever
+            assert await answer == 413
+        assert not release.is_set() and receiver.events == []
+    finally:
+        release.set()

@@ -22,8 +22,11 @@
     ├── IncompleteWalkError          a walk that cannot prove it saw every row once
     ├── LeatConnectionError          no answer (for a GET: after its retries)
     │   └── LeatTimeoutError
-    └── OutcomeUnknownError          a create/reverse that may or may not have happened
-        └── AmbiguousOutcomeError    look-alike lost requests that cannot be told apart
+    ├── OutcomeUnknownError          a create/reverse that may or may not have happened
+    │   └── AmbiguousOutcomeError    look-alike lost requests that cannot be told apart
+    └── WebhookError                 a webhook delivery that cannot be taken as Leat's
+        ├── WebhookSignatureError    Signature missing, malformed or wrong (body not read)
+        └── WebhookPayloadError      signed, but not a JSON object with a "type"
 
 Every error says what was sent (method and path, never the token), what came back and how many
 attempts were made. Every error pickles (for process pools and job queues): its state is its
@@ -59,6 +62,9 @@ __all__ = [
     "ServiceUnavailableError",
     "ShopNotFoundError",
     "TransactionNotFoundError",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
     "WebhookSubscriptionNotFoundError",
 ]
 
@@ -324,3 +330,18 @@ class LeatConnectionError(LeatError):
 
 class LeatTimeoutError(LeatConnectionError):
     """No answer came back in time."""
+
+
+class WebhookError(LeatError):
+    """A webhook delivery that cannot be taken as Leat's. It never holds the secret, nor
+    anything of the body."""
+
+
+class WebhookSignatureError(WebhookError):
+    """The delivery's ``Signature`` is missing, malformed, or not the body's (a forgery, a
+    wrong secret, or a body changed on the way): the body was not read."""
+
+
+class WebhookPayloadError(WebhookError):
+    """A correctly signed body that is not a JSON object with a ``type`` (and an object as
+    ``data``)."""

@@ -18,17 +18,14 @@ from typing import Any, Final
 import attrs
 
 from .convert import transaction_from_json
-from .errors import LeatError
+from .errors import WebhookPayloadError, WebhookSignatureError
 from .models import GiftcardTransaction
 from .wire import parse_json
 
 __all__ = [
     "GIFTCARD_TRANSACTION_CREATED",
     "GiftcardTransactionCreated",
-    "WebhookError",
     "WebhookEvent",
-    "WebhookPayloadError",
-    "WebhookSignatureError",
     "construct_event",
     "sign",
     "webhook_key",
@@ -38,23 +35,10 @@ GIFTCARD_TRANSACTION_CREATED: Final = "giftcard_transaction_created"
 _HEX_DIGITS: Final = 64  # a SHA-256 digest in hex
 
 
-class WebhookError(LeatError):
-    """A delivery that cannot be taken as Leat's. It never holds the secret."""
-
-
-class WebhookSignatureError(WebhookError):
-    """The delivery's ``Signature`` is missing, malformed, or not the body's (a forgery, a
-    wrong secret, or a body changed on the way): the body was not read."""
-
-
-class WebhookPayloadError(WebhookError):
-    """A correctly signed body that is not a JSON object with a ``type`` (and an object as
-    ``data``)."""
-
-
-@attrs.frozen(kw_only=True)
+@attrs.frozen
 class WebhookEvent:
-    """One delivery: its ``type`` (the subscription's event type) and its ``data``."""
+    """One delivery: its ``type`` (the subscription's event type) and its ``data`` (read-only;
+    left out of the repr, as it may hold a customer's details)."""
 
     type: str
     data: Mapping[str, Any] = attrs.field(factory=lambda: MappingProxyType({}), repr=False)

@@ -8,13 +8,8 @@ from typing import Final
 
 from aiohttp import web
 
-from .._api.webhooks import (
-    WebhookEvent,
-    WebhookPayloadError,
-    WebhookSignatureError,
-    construct_event,
-    webhook_key,
-)
+from .._api.errors import WebhookPayloadError, WebhookSignatureError
+from .._api.webhooks import WebhookEvent, construct_event, webhook_key
 
 __all__ = ["DEFAULT_MAX_DELIVERY_BYTES", "aiohttp_handler"]
 
@@ -39,9 +34,11 @@ def aiohttp_handler(
     past the cap), 200 once ``await on_event(event)`` returned, and 500 when it raised, so that
     Leat delivers it again: ``on_event`` must be safe to run twice for one delivery.
     """
+    key = webhook_key(secret)
+    if not callable(on_event):
+        raise TypeError(f"on_event must be an async function, got {type(on_event).__name__}")
     if type(max_bytes) is not int or max_bytes <= 0:
         raise ValueError(f"max_bytes must be an int > 0, got {max_bytes!r}")
-    key = webhook_key(secret)
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > max_bytes:
