@@ -68,6 +68,10 @@ def test_a_payload_of_its_own_shape_still_names_the_uuid_or_nothing() -> None:
     event = construct_event(body, sign(body, SECRET), SECRET)
     assert isinstance(event, GiftcardTransactionCreated)
     assert (event.transaction_uuid, event.transaction) == ("u-1", None)
+    fallback = delivery({"giftcard_transaction": {"amount_in_cents": 5}, "uuid": "u-2"})
+    event = construct_event(fallback, sign(fallback, SECRET), SECRET)
+    assert isinstance(event, GiftcardTransactionCreated)
+    assert (event.transaction_uuid, event.transaction) == ("u-2", None)
     empty = delivery({})
     event = construct_event(empty, sign(empty, SECRET), SECRET)
     assert isinstance(event, GiftcardTransactionCreated) and event.transaction_uuid is None

@@ -119,13 +119,14 @@ def _event(raw: bytes) -> WebhookEvent:
     if kind != GIFTCARD_TRANSACTION_CREATED:
         return WebhookEvent(type=kind, data=frozen)
     row = data.get("giftcard_transaction")
-    uuid = row.get("uuid") if isinstance(row, dict) else data.get("uuid")
+    uuid = _uuid(row.get("uuid") if isinstance(row, dict) else None) or _uuid(data.get("uuid"))
     return GiftcardTransactionCreated(
-        type=kind,
-        data=frozen,
-        transaction_uuid=uuid if isinstance(uuid, str) and uuid else None,
-        transaction=_transaction(row),
+        type=kind, data=frozen, transaction_uuid=uuid, transaction=_transaction(row)
     )
+
+
+def _uuid(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _transaction(row: object) -> GiftcardTransaction | None:
