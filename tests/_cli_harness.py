@@ -8,7 +8,8 @@ environment:
 - ``HARNESS_LOG=PATH``: append one line per such step (``name basename``), to pick kill points;
 - ``HARNESS_DISK=BYTES``: the disk has room for this many more bytes: the write that does not
   fit fills it, then fails with ENOSPC, and so does every write after it;
-- ``HARNESS_NO_ORJSON=1``: run as if orjson were not installed.
+- ``HARNESS_NO_ORJSON=1``: run as if orjson were not installed;
+- ``HARNESS_BLOCK=a,b``: run as if the packages ``a`` and ``b`` were not installed.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ def _limit_disk(room: int) -> None:
 def main() -> int:
     if os.environ.get("HARNESS_NO_ORJSON"):
         sys.modules["orjson"] = None  # type: ignore[assignment]  # "import orjson" fails
+    for name in filter(None, os.environ.get("HARNESS_BLOCK", "").split(",")):
+        sys.modules[name] = None  # type: ignore[assignment]
     if "HARNESS_DISK" in os.environ:
         _limit_disk(int(os.environ["HARNESS_DISK"]))
     _Steps.kill_at = int(os.environ.get("HARNESS_KILL_AT", "0"))

@@ -65,3 +65,10 @@ async def charge(
     return await client.giftcard_transactions.create(
         giftcard_uuid=card.uuid, amount_in_cents=amount, shop_uuid=shop.uuid, **kw
     )
+
+
+@pytest.fixture
+async def brittle(fake: FakeLeat) -> AsyncIterator[LeatClient]:
+    """A client that never retries, so a fault fails the export at once."""
+    async with LeatClient(TOKEN, base_url=fake.url, retry=ONE_TRY, timeout=5.0) as c:
+        yield c

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,7 @@ from leat_async.export._rows import ENCODERS, jsonl_plain
 from leat_async.reconcile import read_export
 from leat_async.testing import FakeLeat, Fault
 
-from .conftest import LONG_AGO, ONE_TRY, TOKEN, seed_rows
-
-
-@pytest.fixture
-async def brittle(fake: FakeLeat) -> AsyncIterator[LeatClient]:
-    """A client that never retries, so a fault fails the export at once."""
-    async with LeatClient(TOKEN, base_url=fake.url, retry=ONE_TRY, timeout=5.0) as c:
-        yield c
+from .conftest import LONG_AGO, TOKEN, seed_rows
 
 
 async def api_rows(fake: FakeLeat) -> list[dict[str, Any]]:

@@ -10,13 +10,18 @@ from typing import IO, Any
 
 from .. import CreatedAt, LeatError
 from ..export import (
+    COMPRESSIONS,
     CSV_COLUMNS,
     DEFAULT_SETTLE,
+    FORMATS,
     CheckpointError,
+    Compression,
     ExportFormat,
     ExportResult,
     OutputBusyError,
     export_transactions,
+    format_of,
+    require_extra,
     saved_rows,
 )
 from ..signals import run_job
@@ -46,7 +51,7 @@ def add_export(commands: Commands) -> argparse.ArgumentParser:
     """The ``export`` command's parser, added to ``commands``."""
     export = commands.add_parser(
         "export",
-        help="write every transaction to a JSONL or CSV file",
+        help="write every transaction to a JSONL, CSV or Parquet file",
         description="Write every transaction (with the filters) to FILE, in the API's order. "
         "Rows go to FILE.partial first, with a checkpoint in FILE.checkpoint.json; FILE is "
         "replaced only when the export is complete. An interrupted or failed export keeps both: "
@@ -67,11 +72,18 @@ def add_export(commands: Commands) -> argparse.ArgumentParser:
     )
     export.add_argument(
         "--format",
-        choices=("jsonl", "csv"),
+        choices=FORMATS,
         help="jsonl: one transaction per line with the API's field names; csv (RFC 4180): the "
         f"columns {', '.join(CSV_COLUMNS)}, a text cell that a spreadsheet would run as a "
-        "formula (starting with = + - @, a tab or CR) written with a leading ' (default: csv "
-        "if FILE ends in .csv, else jsonl)",
+        "formula (starting with = + - @, a tab or CR) written with a leading '; parquet: "
+        "those columns typed, and settlements as JSON text, in zstd row groups (needs "
+        "'leat-async[parquet]'). Default: what FILE's suffix says (.csv, .parquet; else jsonl)",
+    )
+    export.add_argument(
+        "--compression",
+        choices=COMPRESSIONS,
+        help="for jsonl and csv: gzip, or zstd (needs 'leat-async[zstd]'); the file stays "
+        "resumable (default: gzip if FILE ends in .gz, zstd if in .zst, else none)",
     )
     export.add_argument(
         "--resume",
@@ -111,11 +123,21 @@ def _run_export(args: argparse.Namespace) -> int:
         if args.resume or args.incremental:
             flag = "--resume" if args.resume else "--incremental"
             raise UsageError(f"-o - (standard output) cannot be used with {flag}")
-        fmt: ExportFormat = args.format or "jsonl"
-        return run_job(_export(args, None, fmt, _created_at(args)))
+        chosen = _chosen_format(args, "")
+        return run_job(_export(args, None, chosen, _created_at(args)))
+    chosen = _chosen_format(args, args.output)
     target = _check_output(args.output)
-    fmt = args.format or ("csv" if target.suffix.lower() == ".csv" else "jsonl")
-    return run_job(_export(args, target, fmt, _created_at(args)))
+    return run_job(_export(args, target, chosen, _created_at(args)))
+
+
+def _chosen_format(args: argparse.Namespace, name: str) -> tuple[ExportFormat, Compression]:
+    """What ``-o NAME`` (and --format, --compression) asks for, installed: else exit 2."""
+    try:
+        chosen = format_of(name, args.format, args.compression)
+        require_extra(*chosen)
+    except ValueError as exc:
+        raise UsageError(_one_line(exc)) from None
+    return chosen
 
 
 class _BrokenPipe(Exception):
@@ -125,7 +147,7 @@ class _BrokenPipe(Exception):
 async def _export(
     args: argparse.Namespace,
     target: Path | None,
-    fmt: ExportFormat,
+    chosen: tuple[ExportFormat, Compression],
     created_at: CreatedAt | None,
 ) -> int:
     progress = _Progress(bar=sys.stderr.isatty() and not args.quiet)
@@ -136,7 +158,8 @@ async def _export(
             result = await export_transactions(
                 client,
                 destination,
-                format=fmt,
+                format=chosen[0],
+                compression=chosen[1],
                 created_at=created_at,
                 shop_uuid=args.shop_uuid,
                 giftcard_program_uuid=args.giftcard_program_uuid,

@@ -1,4 +1,6 @@
-"""Bulk export of giftcard transactions to JSONL or CSV: streaming, atomic, resumable, incremental.
+"""Bulk export of giftcard transactions: streaming, atomic, resumable, incremental.
+
+JSONL or CSV (plain, gzip or zstd) and Parquet, chosen by the output's suffix or asked for.
 
 ::
 
@@ -21,14 +23,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
 
 import attrs
 
-from .. import CreatedAt, LeatClient
+from .. import CreatedAt, GiftcardTransaction, LeatClient
 from ..files import OutputBusyError, destination, one_writer, open_stream
 from ._checkpoints import (
     CheckpointError,
@@ -39,16 +41,26 @@ from ._checkpoints import (
     partial_path,
     read_checkpoint,
 )
+from ._formats import (
+    COMPRESSIONS,
+    FORMATS,
+    Compression,
+    ExportFormat,
+    ExtraMissingError,
+    codec_for,
+    format_of,
+    open_compressed,
+    require_extra,
+)
 from ._incremental import export_increment
-from ._output import FileOutput, StreamOutput, in_thread, plan_run, tidy_complete
+from ._output import StreamOutput, in_thread, plan_run, tidy_complete
 from ._rows import CSV_COLUMNS, CSV_TEXT_COLUMNS, ENCODERS, HEADERS, transaction_json
 from ._run import (
-    FORMATS,
     PER_PAGE,
-    ExportFormat,
     ExportResult,
     Walked,
     commit,
+    file_output,
     resuming,
     walk_into,
 )
@@ -57,17 +69,25 @@ DEFAULT_SETTLE: Final = 60.0
 _NOTHING_WALKED: Final = Walked(0, None)
 
 __all__ = [
+    "COMPRESSIONS",
     "CSV_COLUMNS",
     "CSV_TEXT_COLUMNS",
+    "FORMATS",
     "CheckpointError",
+    "Compression",
     "ExportFormat",
     "ExportResult",
+    "ExtraMissingError",
     "OutputBusyError",
     "checkpoint_path",
     "export_transactions",
+    "format_of",
     "incremental_path",
+    "open_compressed",
+    "parquet_rows",
     "parse_datetime",
     "partial_path",
+    "require_extra",
     "saved_rows",
     "transaction_json",
 ]
@@ -100,6 +120,14 @@ def saved_rows(path: str | os.PathLike[str]) -> int | None:
     return progress.rows - progress.base_rows
 
 
+def parquet_rows(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
+    """The transactions of a Parquet export, read a row group at a time (needs pyarrow)."""
+    require_extra("parquet", "none")
+    from ._parquet import read_transactions
+
+    return read_transactions(path)
+
+
 def _drop_incremental_state(target: Path) -> Callable[[], None]:
     """After a plain export replaced FILE: an incremental state beside it no longer holds."""
     return lambda: incremental_path(target).unlink(missing_ok=True)
@@ -112,7 +140,8 @@ async def export_transactions(
     client: LeatClient,
     path: str | os.PathLike[str] | IO[bytes],
     *,
-    format: ExportFormat = "jsonl",
+    format: ExportFormat | None = None,
+    compression: Compression | None = None,
     created_at: CreatedAt | None = None,
     shop_uuid: str | None = None,
     giftcard_program_uuid: str | None = None,
@@ -133,9 +162,14 @@ async def export_transactions(
       replaced. While an export writes a file, it holds an OS lock on ``FILE.lock`` beside
       it: another export (or reconcile) of the same file raises :class:`OutputBusyError`
       before it touches anything.
-    - ``format``: ``"jsonl"`` (one transaction per line, the API's field names) or ``"csv"``
+    - ``format``: ``"jsonl"`` (one transaction per line, the API's field names), ``"csv"``
       (RFC 4180, the columns of :data:`CSV_COLUMNS`; text cells a spreadsheet would execute
-      get a leading ``'``, which :func:`~leat_async.reconcile.read_export` takes off again).
+      get a leading ``'``, which :func:`~leat_async.reconcile.read_export` takes off again)
+      or ``"parquet"`` (typed columns, zstd row groups; extra ``leat-async[parquet]``).
+      ``None``: what the file's suffix says (``.csv``, ``.parquet``; else JSONL).
+    - ``compression``: ``"gzip"`` or ``"zstd"`` (extra ``leat-async[zstd]``) for JSONL and
+      CSV, or ``"none"``; ``None``: what the suffix says (``.gz``, ``.zst``). Asking for what
+      is not installed raises :class:`ExtraMissingError` before anything is sent.
     - ``resume``: continue the unfinished export recorded in ``checkpoint_path(path)``; its
       format, filters and base URL must be these (else :class:`CheckpointError`). Without
       ``resume``, an unfinished export in the way raises :class:`CheckpointError` too: resume
@@ -157,9 +191,11 @@ async def export_transactions(
     Every argument is checked before a file is touched. Network errors raise the client's
     :class:`~leat_async.LeatError`; file errors raise ``OSError``.
     """
+    name = os.fspath(path) if isinstance(path, str | os.PathLike) else ""
+    fmt, comp = format_of(name, format, compression)
+    require_extra(fmt, comp)
     query = _checked_query(
         client,
-        format=format,
         created_at=created_at,
         shop_uuid=shop_uuid,
         giftcard_program_uuid=giftcard_program_uuid,
@@ -167,25 +203,23 @@ async def export_transactions(
         settle=settle,
     )
     job = job_of(
-        format=format,
+        format=fmt,
+        compression=comp,
         base_url=job_id if job_id is not None else client.base_url,
         per_page=PER_PAGE,
         # the files beside the output never hold a card's code: its fingerprint names it
         **{**query, "giftcard_hash": giftcard_hash and client.fingerprint(giftcard_hash)},
     )
     if not isinstance(path, str | os.PathLike):
-        if resume or incremental:
-            raise ValueError("a stream cannot be resumed or appended to: give a file")
+        _check_streamable(fmt, resume=resume, incremental=incremental)
         return await _export_to_stream(client, path, job, query, progress)
     if resume and incremental:
         raise ValueError("an incremental export resumes by itself: leave out resume")
     target = destination(path)
     if target.stream is not None:
-        if resume or incremental:
-            raise ValueError(
-                f"{os.fspath(path)} is {target.stream}, written as a stream: it cannot be "
-                "resumed or appended to; give a regular file"
-            )
+        _check_streamable(
+            fmt, resume=resume, incremental=incremental, what=f"{name} is {target.stream}"
+        )
         with await open_stream(target.path) as stream:
             result = await _export_to_stream(client, stream, job, query, progress)
         return attrs.evolve(result, path=Path(path))
@@ -205,12 +239,15 @@ async def export_transactions(
         )
 
 
-def _checked_query(
-    client: LeatClient, *, format: str, settle: float, **query: Any
-) -> dict[str, Any]:
+def _check_streamable(fmt: str, *, resume: bool, incremental: bool, what: str = "a stream") -> None:
+    if fmt == "parquet":
+        raise ValueError(f"{what}: Parquet is written whole, not as a stream; give a file")
+    if resume or incremental:
+        raise ValueError(f"{what}: it cannot be resumed or appended to; give a regular file")
+
+
+def _checked_query(client: LeatClient, *, settle: float, **query: Any) -> dict[str, Any]:
     """The listing's filters, checked (a pager is made, nothing is sent)."""
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r:.40}")
     if isinstance(settle, bool) or not isinstance(settle, int | float) or not 0 <= settle < 1e9:
         raise ValueError(f"settle must be a number of seconds >= 0, got {settle!r:.40}")
     client.giftcard_transactions.list(per_page=PER_PAGE, **query)
@@ -229,16 +266,15 @@ async def _export_to_file(
     started, requests = time.monotonic(), client.stats.requests
     plan = await in_thread(lambda: plan_run(target, job, resume=resume, incremental=False))
     state = plan.progress or Progress(job)
-    done = _Summary(target, job["format"], state, started, client, requests)
+    done = _Summary(target, job, state, started, client, requests)
     if plan.complete:
         await in_thread(lambda: tidy_complete(target, _drop_incremental_state(target)))
         return done.result(first_rows=state.rows, was_complete=True)
     first_rows, first_page = state.rows, state.next_page
-    output = FileOutput(
+    output = file_output(
         target,
         state,
         start="resume" if plan.progress else "new",
-        header=HEADERS[job["format"]],
         checkpoint_every=checkpoint_every,
     )
     if progress is not None:
@@ -246,7 +282,7 @@ async def _export_to_file(
     walked = _NOTHING_WALKED
     if not state.done:
         pager = client.giftcard_transactions.list(per_page=PER_PAGE, **resuming(state), **query)
-        walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
+        walked = await walk_into(pager, output, progress=progress)
     await commit(output, _drop_incremental_state(target))
     return done.result(
         first_rows=first_rows,
@@ -264,13 +300,20 @@ async def _export_to_stream(
 ) -> ExportResult:
     started, requests = time.monotonic(), client.stats.requests
     state = Progress(job)
-    output = StreamOutput(stream, state, header=HEADERS[job["format"]])
+    fmt = job["format"]
+    output = StreamOutput(
+        stream,
+        state,
+        encode=ENCODERS[fmt],
+        header=HEADERS[fmt],
+        codec=codec_for(job.get("compression", "none")),
+    )
     if progress is not None:
         progress(0, None)
     pager = client.giftcard_transactions.list(per_page=PER_PAGE, **query)
-    walked = await walk_into(pager, output, ENCODERS[job["format"]], progress=progress)
+    walked = await walk_into(pager, output, progress=progress)
     await output.commit(lambda: None)
-    done = _Summary(None, job["format"], state, started, client, requests)
+    done = _Summary(None, job, state, started, client, requests)
     return done.result(first_rows=0, walked=walked)
 
 
@@ -279,7 +322,7 @@ class _Summary:
     """Makes the :class:`ExportResult` of a run from where it began."""
 
     target: Path | None
-    format: ExportFormat
+    job: dict[str, Any]
     state: Progress
     started: float
     client: LeatClient
@@ -295,7 +338,8 @@ class _Summary:
     ) -> ExportResult:
         return ExportResult(
             path=self.target,
-            format=self.format,
+            format=self.job["format"],
+            compression=self.job.get("compression", "none"),
             rows=self.state.rows,
             rows_this_run=self.state.rows - first_rows,
             pages=walked.pages,

@@ -71,6 +71,7 @@ def incremental_path(path: str | os.PathLike[str]) -> Path:
 def job_of(
     *,
     format: str,
+    compression: str = "none",
     base_url: str,
     per_page: int,
     created_at: CreatedAt | None,
@@ -90,6 +91,8 @@ def job_of(
                 bounds[name] = value.astimezone(UTC).isoformat()
     return {
         "format": format,
+        # absent when none: the checkpoints of earlier versions (all uncompressed) still fit
+        **({"compression": compression} if compression != "none" else {}),
         "base_url": base_url,
         "per_page": per_page,
         "filters": {
@@ -121,6 +124,7 @@ class Progress:
     rows: int = 0  # rows in the partial file after the last complete page
     length: int = 0  # its bytes
     base_rows: int = 0  # rows the partial file started with (an incremental run: FILE's)
+    parts: int = 0  # Parquet: the finished parts in the FILE.partial directory
     done: bool = False  # the partial file is complete (about to become FILE, or already)
     since: datetime | None = None  # incremental: the walk starts at rows created at this
     through: datetime | None = None  # incremental: and keeps the rows created before this
@@ -138,6 +142,7 @@ class Progress:
             "rows": self.rows,
             "bytes": self.length,
             "base_rows": self.base_rows,
+            "parts": self.parts,
             "done": self.done,
             "since": _iso(self.since),
             "through": _iso(self.through),
@@ -197,6 +202,8 @@ def _load(path: Path, what: str) -> dict[str, Any]:
 
 def _differences(path: Path, doc: dict[str, Any], job: dict[str, Any]) -> list[str]:
     differs = [key for key in job if key != "filters" and doc.get(key) != job[key]]
+    if "compression" not in job and doc.get("compression", "none") != "none":
+        differs.append("compression")  # a compressed export's, and this one is not
     filters = doc.get("filters") if isinstance(doc.get("filters"), dict) else {}
     assert isinstance(filters, dict)
     code = filters.get("giftcard_hash")
@@ -220,6 +227,7 @@ def read_checkpoint(path: Path, job: dict[str, Any] | None) -> Progress:
             rows=int(doc["rows"]),
             length=int(doc["bytes"]),
             base_rows=int(doc.get("base_rows", 0)),
+            parts=int(doc.get("parts", 0)),
             done=bool(doc.get("done", False)),
             since=_when(doc, "since"),
             through=_when(doc, "through"),
@@ -227,7 +235,8 @@ def read_checkpoint(path: Path, job: dict[str, Any] | None) -> Progress:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"the checkpoint {path} is damaged ({exc!r:.80})") from None
-    if progress.next_page < 1 or min(progress.rows, progress.length, progress.base_rows) < 0:
+    counts = (progress.rows, progress.length, progress.base_rows, progress.parts)
+    if progress.next_page < 1 or min(counts) < 0:
         raise CheckpointError(f"the checkpoint {path} is damaged (negative counts)")
     differs = _differences(path, doc, job) if job is not None else []
     if differs:

@@ -34,9 +34,8 @@ from ._checkpoints import (
     read_incremental,
     write_atomically,
 )
-from ._output import FileOutput, in_thread, plan_run, tidy_complete
-from ._rows import ENCODERS, HEADERS
-from ._run import PER_PAGE, ExportResult, Keep, commit, resuming, walk_into
+from ._output import in_thread, plan_run, tidy_complete
+from ._run import PER_PAGE, ExportResult, Keep, commit, file_output, resuming, walk_into
 
 __all__ = ["export_increment", "through_of", "window_from"]
 
@@ -72,9 +71,14 @@ def _settled_rows(state: Progress, settle: float) -> Keep:
 
 
 def _remember(target: Path, job: dict[str, Any], state: Progress) -> Callable[[], None]:
-    """Step 4 of the commit: record how far FILE now goes."""
-    known = IncrementalState(through=state.through, rows=state.rows, length=state.length)
-    return lambda: write_atomically(incremental_path(target), known.dump(job))
+    """Step 4 of the commit: record how far FILE now goes (its length known only by then:
+    the last compressed member, a Parquet file's assembly)."""
+
+    def remember() -> None:
+        known = IncrementalState(through=state.through, rows=state.rows, length=state.length)
+        write_atomically(incremental_path(target), known.dump(job))
+
+    return remember
 
 
 def _state_of(target: Path, job: dict[str, Any]) -> IncrementalState | None:
@@ -123,7 +127,6 @@ async def export_increment(
 ) -> ExportResult:
     """One incremental run (see the module's docstring); the arguments are checked already."""
     started, requests = time.monotonic(), client.stats.requests
-    fmt = job["format"]
     totals = _Totals()
 
     def report(rows: int, expected: int | None) -> None:
@@ -132,15 +135,13 @@ async def export_increment(
 
     async def run(state: Progress, start: Any, created_at: CreatedAt | None) -> bool:
         """Walk into FILE's partial copy; commit when a row was written or FILE is new."""
-        output = FileOutput(
-            target, state, start=start, header=HEADERS[fmt], checkpoint_every=checkpoint_every
-        )
+        output = file_output(target, state, start=start, checkpoint_every=checkpoint_every)
         if not state.done:
             pager = client.giftcard_transactions.list(
                 per_page=PER_PAGE, **resuming(state), **{**query, "created_at": created_at}
             )
             walked = await walk_into(
-                pager, output, ENCODERS[fmt], keep=_settled_rows(state, settle), progress=report
+                pager, output, keep=_settled_rows(state, settle), progress=report
             )
             totals.pages += walked.pages
             totals.expected = walked.expected if totals.expected is None else totals.expected
@@ -176,7 +177,8 @@ async def export_increment(
             await in_thread(remember)
     return ExportResult(
         path=target,
-        format=fmt,
+        format=job["format"],
+        compression=job.get("compression", "none"),
         rows=state.rows,
         rows_this_run=totals.new_rows,
         pages=totals.pages,

@@ -22,13 +22,13 @@ import contextlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Literal, Protocol, TypeVar
 
 import attrs
 
-from .. import Position
+from .. import GiftcardTransaction, Position
 from ._checkpoints import (
     CheckpointError,
     Progress,
@@ -38,11 +38,14 @@ from ._checkpoints import (
     read_checkpoint,
     write_atomically,
 )
+from ._formats import Codec
 
 __all__ = [
+    "Encode",
     "FileOutput",
     "Output",
     "Plan",
+    "Start",
     "StreamOutput",
     "in_thread",
     "plan_run",
@@ -50,6 +53,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+#: a page of transactions to the bytes that go into the file
+Encode = Callable[[Sequence[GiftcardTransaction]], bytes]
 #: how a run's partial file begins: empty (a header), the last run's partial file, a copy of FILE
 Start = Literal["new", "resume", "copy"]
 
@@ -134,7 +139,11 @@ def tidy_complete(target: Path, after_rename: Callable[[], None]) -> None:
 
 
 class FileOutput:
-    """The partial file of one run: opened at the first row, saved, committed or abandoned."""
+    """The partial file of one run: opened at the first row, saved, committed or abandoned.
+
+    With a ``codec``, the bytes are compressed (in a thread: the codecs let go of the GIL), and
+    a member ends at every checkpoint: ``progress.length`` is always where one ended.
+    """
 
     def __init__(
         self,
@@ -142,14 +151,19 @@ class FileOutput:
         progress: Progress,
         *,
         start: Start,
+        encode: Encode,
         header: bytes = b"",
+        codec: Codec | None = None,
         checkpoint_every: float = 1.0,
     ) -> None:
         self.target = target
         self.progress = progress
         self._partial, self._checkpoint = partial_path(target), checkpoint_path(target)
         self._start = start
+        self._encode = encode
         self._header = header
+        self._codec = codec
+        self._written = progress.length  # bytes in the partial file, ended member or not
         self._every = checkpoint_every
         self._out: IO[bytes] | None = None
         self._saved_at = time.monotonic()
@@ -166,22 +180,45 @@ class FileOutput:
         """Whether this run has touched the partial file yet."""
         return self._out is not None
 
-    async def write(self, blob: bytes, rows: int, position: Position) -> None:
-        """Append one page's bytes (maybe none: every row was left out) and note the position."""
-        if blob:
+    async def write(self, rows: Sequence[GiftcardTransaction], position: Position) -> None:
+        """Append one page's rows (maybe none: every row was left out) and note the position."""
+        if rows:
+            blob = self._encode(rows)
             if self._out is None:
                 await self._open()
-            assert self._out is not None
-            self._out.write(blob)  # buffered: one page, well under a millisecond
+            if self._codec is None:
+                self._put(blob)  # buffered: one page, well under a millisecond
+            else:
+                await in_thread(lambda: self._put(blob))
         state = self.progress
-        state.length += len(blob)
-        state.rows += rows
+        if self._codec is None:
+            state.length = self._written
+        state.rows += len(rows)
         state.next_page, state.snapshot = position.page, position.snapshot
         state.position = position
         if self._out is not None and time.monotonic() - self._saved_at >= self._every:
+            self._end_member()
             copy = attrs.evolve(state)
             await in_thread(lambda: self._sync(copy))
             self._saved_at = time.monotonic()
+
+    def _put(self, blob: bytes, out: IO[bytes] | None = None) -> None:
+        out = out or self._out
+        assert out is not None
+        if self._codec is not None:
+            blob = self._codec.compress(blob)
+        out.write(blob)
+        self._written += len(blob)
+
+    def _end_member(self, out: IO[bytes] | None = None, *, last: bool = False) -> None:
+        """Complete the compressed member: the file up to here is whole (no codec: always)."""
+        out = out or self._out
+        assert out is not None
+        if self._codec is not None:
+            tail = self._codec.end(last=last and self._written == 0)
+            out.write(tail)
+            self._written += len(tail)
+        self.progress.length = self._written
 
     async def _open(self) -> None:
         def undo(out: IO[bytes]) -> None:
@@ -206,8 +243,9 @@ class FileOutput:
             raise
         try:
             if self._start == "new":
-                out.write(self._header)
-                state.length = len(self._header)
+                self._written = 0
+                self._put(self._header, out)
+                self._end_member(out)
             else:
                 size = os.fstat(out.fileno()).st_size
                 if size < state.length or (self._start == "copy" and size != state.length):
@@ -217,6 +255,7 @@ class FileOutput:
                     )
                 out.truncate(state.length)  # a torn page after the last checkpoint goes
                 out.seek(state.length)
+                self._written = state.length
             if fresh:
                 self._sync(attrs.evolve(state), out)
         except BaseException:
@@ -246,6 +285,7 @@ class FileOutput:
             await self._open()  # nothing was written: the file is its header (or FILE's copy)
         out = self._out
         assert out is not None
+        self._end_member(last=True)
         done = attrs.evolve(self.progress, done=True)
 
         def commit_now() -> None:
@@ -271,6 +311,7 @@ class FileOutput:
         if out is None or out.closed or self._committing:
             return
         try:
+            self._end_member()
             self._sync(attrs.evolve(self.progress))
         except (OSError, ValueError):
             pass
@@ -286,25 +327,37 @@ class FileOutput:
 class StreamOutput:
     """Rows to a stream as they arrive (``-o -``): no partial file, no checkpoint."""
 
-    def __init__(self, stream: IO[bytes], progress: Progress, *, header: bytes = b"") -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        progress: Progress,
+        *,
+        encode: Encode,
+        header: bytes = b"",
+        codec: Codec | None = None,
+    ) -> None:
         self.progress = progress
         self._stream = stream
+        self._encode = encode
         self._header = header
+        self._codec = codec
 
-    def _put(self, blob: bytes) -> None:
+    def _put(self, blob: bytes, *, last: bool = False) -> None:
         if self._header:
             blob, self._header = self._header + blob, b""
+        if self._codec is not None:
+            blob = self._codec.compress(blob) + (self._codec.end(last=True) if last else b"")
         if blob:
             self._stream.write(blob)
             self._stream.flush()  # a reader downstream sees each page as it arrives
 
-    async def write(self, blob: bytes, rows: int, position: Position) -> None:
-        self._put(blob)
-        self.progress.rows += rows
+    async def write(self, rows: Sequence[GiftcardTransaction], position: Position) -> None:
+        self._put(self._encode(rows) if rows else b"")
+        self.progress.rows += len(rows)
         self.progress.next_page = position.page
 
     async def commit(self, after_rename: Callable[[], None]) -> None:
-        self._put(b"")
+        self._put(b"", last=True)
 
     def abandon(self) -> None:
         pass
@@ -312,6 +365,10 @@ class StreamOutput:
     @property
     def saved_rows(self) -> int | None:
         return None
+
+    @property
+    def opened(self) -> bool:
+        return True
 
 
 class Output(Protocol):
@@ -322,7 +379,10 @@ class Output(Protocol):
     @property
     def saved_rows(self) -> int | None: ...
 
-    async def write(self, blob: bytes, rows: int, position: Position) -> None: ...
+    @property
+    def opened(self) -> bool: ...
+
+    async def write(self, rows: Sequence[GiftcardTransaction], position: Position) -> None: ...
 
     async def commit(self, after_rename: Callable[[], None]) -> None: ...
 

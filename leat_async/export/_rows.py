@@ -26,6 +26,7 @@ __all__ = [
     "ENCODERS",
     "HEADERS",
     "dumps_without_recursion",
+    "json_text",
     "jsonl_plain",
     "transaction_json",
 ]
@@ -81,6 +82,20 @@ def _plain_line(tx: GiftcardTransaction) -> bytes:
         return text.encode() + b"\n"
     except UnicodeEncodeError:  # a lone surrogate: only a \u escape can carry it
         return dumps_without_recursion(doc, ascii_only=True).encode() + b"\n"
+
+
+def json_text(value: Any) -> str:
+    """``value`` as compact JSON text by the standard library, whatever it holds: any depth,
+    and a lone surrogate as a ``\\u`` escape (so that the text is valid UTF-8)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        text = dumps_without_recursion(value)
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return dumps_without_recursion(value, ascii_only=True)
+    return text
 
 
 def jsonl_plain(rows: Sequence[GiftcardTransaction]) -> bytes:

@@ -5,28 +5,27 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import attrs
 
 from .. import GiftcardTransaction, Pager, Position
 from ._checkpoints import Progress
-from ._output import Output
+from ._formats import Compression, ExportFormat, codec_for
+from ._output import FileOutput, Output, Start
+from ._rows import ENCODERS, HEADERS
 
 __all__ = [
-    "FORMATS",
     "PER_PAGE",
-    "ExportFormat",
     "ExportResult",
     "Keep",
     "Walked",
     "commit",
+    "file_output",
     "resuming",
     "walk_into",
 ]
 
-ExportFormat = Literal["jsonl", "csv"]
-FORMATS: Final = ("jsonl", "csv")
 PER_PAGE: Final = 100
 
 #: ``keep(rows, position)``: the rows of a page that go into the file
@@ -39,6 +38,7 @@ class ExportResult:
 
     path: Path | None  # the file written (symlinks followed), or the pipe; None: a stream
     format: ExportFormat
+    compression: Compression = "none"
     rows: int  # rows in the finished file
     rows_this_run: int
     pages: int  # pages fetched by this run
@@ -63,7 +63,6 @@ class Walked:
 async def walk_into(
     pager: Pager[GiftcardTransaction],
     output: Output,
-    encode: Callable[[Sequence[GiftcardTransaction]], bytes],
     *,
     keep: Keep | None = None,
     progress: Callable[[int, int | None], None] | None = None,
@@ -80,7 +79,7 @@ async def walk_into(
             position = pager.position
             assert position is not None  # a page was handed out: the snapshot is fixed
             rows = page.data if keep is None else keep(page.data, position)
-            await output.write(encode(rows) if rows else b"", len(rows), position)
+            await output.write(rows, position)
             pages += 1
             if progress is not None:
                 progress(state.rows - state.base_rows, expected)
@@ -103,3 +102,21 @@ async def commit(output: Output, after_rename: Callable[[], None]) -> None:
     except BaseException:
         output.abandon()  # a no-op once the rename has begun
         raise
+
+
+def file_output(target: Path, state: Progress, *, start: Start, checkpoint_every: float) -> Output:
+    """Where a run of ``state.job`` writes ``target``: its format's partial file."""
+    job = state.job
+    if job["format"] == "parquet":
+        from ._parquet import ParquetOutput
+
+        return ParquetOutput(target, state, start=start, checkpoint_every=checkpoint_every)
+    return FileOutput(
+        target,
+        state,
+        start=start,
+        encode=ENCODERS[job["format"]],
+        header=HEADERS[job["format"]],
+        codec=codec_for(job.get("compression", "none")),
+        checkpoint_every=checkpoint_every,
+    )

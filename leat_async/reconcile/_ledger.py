@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import io
 import operator
 import os
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,14 @@ except ImportError:  # pragma: no cover - without orjson (PyPy)
     _loads = json.loads
 
 from .. import CreatedAt, GiftcardTransaction, transaction_from_json
-from ..export import CSV_TEXT_COLUMNS, parse_datetime
+from ..export import (
+    CSV_TEXT_COLUMNS,
+    ExtraMissingError,
+    format_of,
+    open_compressed,
+    parquet_rows,
+    parse_datetime,
+)
 from ..export.csv_cells import unprotect
 
 __all__ = [
@@ -191,15 +199,23 @@ def _cents(text: str) -> int:
 def read_export(
     path: str | os.PathLike[str], *, created_at: CreatedAt | None = None
 ) -> Iterator[GiftcardTransaction]:
-    """Stream the transactions of an export file: JSONL, or CSV when the name ends in ``.csv``;
-    with ``created_at``, only those it contains (the listing's filter, applied to the file).
+    """Stream the transactions of an export file, of the format and compression its name says
+    (as the export chose them: ``.csv``, ``.parquet``, ``.gz``, ``.zst``; else JSONL); with
+    ``created_at``, only those it contains (the listing's filter, applied to the file).
 
-    Raises :class:`InputError` at the first line that is not a transaction.
+    Raises :class:`InputError` at the first line that is not a transaction, and for a format
+    whose extra is not installed.
     """
-    if str(path).lower().endswith(".csv"):
-        rows = _csv_errors(path, _read_export_csv(path))
-    else:
-        rows = _read_export_jsonl(path)
+    try:
+        fmt, compression = format_of(os.fspath(path))
+        if fmt == "parquet":
+            rows = _parquet_errors(path, parquet_rows(path))
+        elif fmt == "csv":
+            rows = _csv_errors(path, _read_export_csv(path, compression))
+        else:
+            rows = _read_export_jsonl(path, compression)
+    except ExtraMissingError as exc:
+        raise InputError(str(exc)) from None
     if created_at is None:
         return rows
     return (tx for tx in rows if created_at.contains(tx.created_at))
@@ -214,8 +230,19 @@ def _csv_errors(
         raise InputError(f"{path}: not a readable CSV ({exc})") from None
 
 
-def _read_export_jsonl(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    with open(path, "rb") as f:
+def _parquet_errors(
+    path: str | os.PathLike[str], rows: Iterator[GiftcardTransaction]
+) -> Iterator[GiftcardTransaction]:
+    try:
+        yield from rows
+    except (ValueError, TypeError, KeyError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise InputError(f"{path}: not a Parquet export ({exc})") from None
+
+
+def _read_export_jsonl(
+    path: str | os.PathLike[str], compression: str
+) -> Iterator[GiftcardTransaction]:
+    with open_compressed(path, compression) as f:
         for number, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -225,8 +252,11 @@ def _read_export_jsonl(path: str | os.PathLike[str]) -> Iterator[GiftcardTransac
                 raise InputError(f"{path} line {number}: not a transaction ({exc})") from None
 
 
-def _read_export_csv(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
-    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's BOM
+def _read_export_csv(
+    path: str | os.PathLike[str], compression: str
+) -> Iterator[GiftcardTransaction]:
+    raw = open_compressed(path, compression)
+    with io.TextIOWrapper(raw, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM
         reader = csv.DictReader(f)
         for r in reader:
             try:

@@ -1,0 +1,304 @@
+"""Parquet exports: typed columns in zstd row groups, resumable although Parquet is written whole.
+
+A Parquet file is readable only once its footer is written, so a crashed one holds nothing a
+resume could use. Instead, a run writes *parts*: every checkpoint (or every :data:`ROW_GROUP`
+rows) the rows since the last one become a small finished Parquet file in the directory
+``FILE.partial/``, fsynced, and then the checkpoint counts it. A resume removes any part the
+checkpoint does not count and goes on. The commit assembles the parts (after ``FILE``'s own
+row groups, for an incremental run) into one file, row group by row group, so memory stays
+bounded whatever the size; then, as for the other formats: checkpoint ``done`` with the
+assembled size, rename over ``FILE``, tidy.
+
+Needs pyarrow (``leat-async[parquet]``), imported when a Parquet export starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .. import GiftcardTransaction, Position
+from ._checkpoints import (
+    CheckpointError,
+    Progress,
+    checkpoint_path,
+    fsync_dir,
+    partial_path,
+    write_atomically,
+)
+from ._output import Start, in_thread, tidy_complete
+from ._rows import json_text
+
+__all__ = [
+    "ROW_GROUP",
+    "SCHEMA",
+    "ParquetOutput",
+    "columns_of",
+    "read_row_groups",
+    "read_transactions",
+]
+
+#: the most rows in one part, and so in one row group of the file
+ROW_GROUP: Final = 50_000
+_ASSEMBLED: Final = "assembled.parquet"
+
+SCHEMA: Final = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("uuid", pa.string()),
+        pa.field("amount_in_cents", pa.int64(), nullable=False),
+        pa.field("type", pa.string()),
+        pa.field("settled", pa.bool_(), nullable=False),
+        pa.field("card_id", pa.int64(), nullable=False),
+        pa.field("card_uuid", pa.string()),
+        pa.field("shop_id", pa.int64(), nullable=False),
+        pa.field("shop_uuid", pa.string()),
+        pa.field("shop_name", pa.string()),
+        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("settlements", pa.string()),  # JSON text: its shape is the server's
+    ]
+)
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - without orjson (PyPy)
+    _settlements: Callable[[Any], str] = json_text
+else:
+
+    def _settlements(value: Any) -> str:
+        try:
+            return orjson.dumps(value).decode()
+        except (orjson.JSONEncodeError, UnicodeDecodeError):  # too deep, or a lone surrogate
+            return json_text(value)
+
+
+def columns_of(rows: Sequence[GiftcardTransaction]) -> list[list[Any]]:
+    """The rows' values, one list per column of :data:`SCHEMA` (pure)."""
+    return [
+        [tx.id for tx in rows],
+        [tx.uuid for tx in rows],
+        [tx.amount_in_cents for tx in rows],
+        [tx.type for tx in rows],
+        [tx.settled for tx in rows],
+        [tx.card.id for tx in rows],
+        [tx.card.uuid for tx in rows],
+        [tx.shop.id for tx in rows],
+        [tx.shop.uuid for tx in rows],
+        [tx.shop.name for tx in rows],
+        [tx.created_at for tx in rows],
+        [_settlements(tx.settlements) for tx in rows],
+    ]
+
+
+def _valid_text(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode()  # a lone surrogate: "?"
+    return value
+
+
+def table_of(columns: list[list[Any]]) -> pa.Table:
+    """The columns as a table of :data:`SCHEMA`; an id beyond 64 bits is ``OverflowError``."""
+    try:
+        arrays = [pa.array(c, f.type) for c, f in zip(columns, SCHEMA, strict=True)]
+    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so Parquet) cannot hold
+        arrays = [
+            pa.array([_valid_text(v) for v in c], f.type)
+            for c, f in zip(columns, SCHEMA, strict=True)
+        ]
+    except pa.ArrowInvalid as exc:
+        raise OverflowError(f"a value does not fit its Parquet column: {exc}") from None
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+def read_row_groups(path: Path) -> Iterator[pa.Table]:
+    """A Parquet file's row groups, one at a time."""
+    with pq.ParquetFile(path) as file:
+        for i in range(file.num_row_groups):
+            yield file.read_row_group(i)
+
+
+def read_transactions(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
+    """The transactions of a Parquet export, a row group at a time (``ValueError`` if it is
+    not one)."""
+    from .. import transaction_from_json
+
+    for group in read_row_groups(Path(path)):
+        for r in group.to_pylist():
+            yield transaction_from_json(
+                {
+                    "id": r["id"],
+                    "uuid": r["uuid"],
+                    "amount_in_cents": r["amount_in_cents"],
+                    "type": r["type"],
+                    "settled": r["settled"],
+                    "card": {"id": r["card_id"], "uuid": r["card_uuid"]},
+                    "shop": {"id": r["shop_id"], "uuid": r["shop_uuid"], "name": r["shop_name"]},
+                    "settlements": json.loads(r["settlements"] or "[]"),
+                    "created_at": r["created_at"].isoformat(),
+                }
+            )
+
+
+def _part(directory: Path, n: int) -> Path:
+    return directory / f"part-{n:06d}.parquet"
+
+
+class ParquetOutput:
+    """One run's Parquet parts in ``FILE.partial/``: saved, assembled, or abandoned."""
+
+    def __init__(
+        self, target: Path, progress: Progress, *, start: Start, checkpoint_every: float = 1.0
+    ) -> None:
+        self.target = target
+        self.progress = progress
+        self._dir, self._checkpoint = partial_path(target), checkpoint_path(target)
+        self._start = start
+        self._every = checkpoint_every
+        self._columns: list[list[Any]] = [[] for _ in SCHEMA]
+        self._pending = 0  # rows in _columns, not in a part yet
+        self._opened = False
+        self._saved_at = time.monotonic()
+        self._saved: int | None = progress.rows if start == "resume" else None
+        self._committing = False
+
+    @property
+    def saved_rows(self) -> int | None:
+        return self._saved
+
+    @property
+    def opened(self) -> bool:
+        return self._opened
+
+    async def write(self, rows: Sequence[GiftcardTransaction], position: Position) -> None:
+        if rows:
+            if not self._opened:
+                await self._open()
+            for column, values in zip(self._columns, columns_of(rows), strict=True):
+                column.extend(values)
+            self._pending += len(rows)
+        state = self.progress
+        state.rows += len(rows)
+        state.next_page, state.snapshot = position.page, position.snapshot
+        state.position = position
+        due = time.monotonic() - self._saved_at >= self._every
+        if self._opened and (self._pending >= ROW_GROUP or due):
+            columns, copy = self._take()
+            await in_thread(lambda: self._save(columns, copy))
+            self._saved_at = time.monotonic()
+
+    def _take(self) -> tuple[list[list[Any]], Progress]:
+        """The pending rows, and the checkpoint that holds them once they are a part."""
+        columns, self._columns = self._columns, [[] for _ in SCHEMA]
+        if self._pending:
+            self.progress.parts += 1
+        self._pending = 0
+        return columns, attrs.evolve(self.progress)
+
+    async def _open(self) -> None:
+        def undo(_: None) -> None:  # cancelled while opening: as after any failure
+            self._opened = True
+            self.abandon()
+
+        await in_thread(self._open_now, undo=undo)
+        self._opened = True
+
+    def _open_now(self) -> None:
+        directory, parts = self._dir, self.progress.parts
+        if self._start != "resume":
+            shutil.rmtree(directory, ignore_errors=True)
+            directory.mkdir()
+            self._save([], attrs.evolve(self.progress))
+            return
+        if not directory.is_dir():
+            raise CheckpointError(f"nothing to resume: {directory} does not exist")
+        missing = [n for n in range(1, parts + 1) if not _part(directory, n).is_file()]
+        if missing:
+            raise CheckpointError(
+                f"{directory} lacks part {missing[0]} of the {parts} its checkpoint counts; "
+                "delete it and the checkpoint to start over"
+            )
+        counted = {_part(directory, n).name for n in range(1, parts + 1)}
+        for extra in directory.iterdir():  # written after the last checkpoint: written again
+            if extra.name not in counted:
+                extra.unlink()
+
+    def _save(self, columns: list[list[Any]], state: Progress) -> None:
+        """Write the rows as the checkpoint's last part (if any), then the checkpoint."""
+        if columns and columns[0]:
+            path = _part(self._dir, state.parts)
+            pq.write_table(table_of(columns), path, compression="zstd")
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            fsync_dir(self._dir)
+        write_atomically(self._checkpoint, state.dump())
+        self._saved = state.rows
+
+    async def commit(self, after_rename: Callable[[], None]) -> None:
+        """Save the last part, assemble, then the steps the other formats take."""
+        if not self._opened and not self.progress.done:
+            await self._open()  # nothing was written: an empty file (or FILE's rows again)
+        columns, state = self._take()
+        self._committing = True  # from here a failure must not re-checkpoint
+
+        def commit_now() -> None:
+            assembled = self._dir / _ASSEMBLED
+            if not state.done:
+                self._save(columns, state)
+                state.length = self._assemble(assembled, state)
+                state.done = True
+                write_atomically(self._checkpoint, state.dump())
+            self.progress.length, self.progress.done = state.length, True  # for after_rename
+            if assembled.exists():  # else a crash came after the rename: it is FILE now
+                os.replace(assembled, self.target)
+                fsync_dir(self.target.parent)
+
+            def tidy() -> None:
+                after_rename()
+                shutil.rmtree(self._dir, ignore_errors=True)
+
+            tidy_complete(self.target, tidy)
+
+        await in_thread(commit_now)
+
+    def _assemble(self, assembled: Path, state: Progress) -> int:
+        """FILE's row groups (an incremental run's), then the parts', into one file."""
+        sources = [self.target] if state.base_rows else []
+        sources += [_part(self._dir, n) for n in range(1, state.parts + 1)]
+        with pq.ParquetWriter(assembled, SCHEMA, compression="zstd") as writer:
+            groups: list[pa.Table] = []  # small parts make row groups of about ROW_GROUP rows
+            held = 0
+            for source in sources:
+                for group in read_row_groups(source):
+                    groups.append(group)
+                    held += group.num_rows
+                    if held >= ROW_GROUP:
+                        writer.write_table(pa.concat_tables(groups))
+                        groups, held = [], 0
+            if groups or not sources:
+                writer.write_table(pa.concat_tables(groups) if groups else SCHEMA.empty_table())
+        with open(assembled, "rb") as f:
+            os.fsync(f.fileno())
+        return assembled.stat().st_size
+
+    def abandon(self) -> None:
+        """After a failure: save the pending rows as a part if possible, keep what a resume
+        needs; when no checkpoint holds a row of this run, remove the directory and checkpoint."""
+        if not self._opened or self._committing:
+            return
+        columns, state = self._take()
+        with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+            self._save(columns, state)
+        if self._start != "resume" and self._saved == self.progress.base_rows:
+            with contextlib.suppress(OSError):
+                self._checkpoint.unlink(missing_ok=True)
+                shutil.rmtree(self._dir, ignore_errors=True)
