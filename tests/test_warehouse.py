@@ -242,36 +242,40 @@ async def test_the_command_writes_parquet_and_zstd_from_the_fake(tmp_path: Path)
         assert len(ids(tmp_path / name)) == 250
 
 
+@pytest.mark.parametrize(("name", "more"), [("tx.parquet", []), ("ds", ["--partition-by", "day"])])
 async def test_parquet_killed_at_any_file_step_then_resumed_has_every_row_once(
-    fake: FakeLeat, tmp_path: Path
+    fake: FakeLeat, tmp_path: Path, name: str, more: list[str]
 ) -> None:
     """kill -9 before a sample of the run's durable file steps, then ``--resume`` (or, if
     nothing was left to resume, the same command): every row once, nothing left beside it."""
-    seed_rows(fake, 640)
-    reference = tmp_path / "reference.parquet"
+    seed_rows(fake, 640, step=300.0)
+    reference = tmp_path / f"reference-{name}"
     log = tmp_path / "steps.log"
-    args = ["export", "--base-url", fake.url]
+    args = ["export", "--base-url", fake.url, *more]
     done = await cli(*args, "-o", str(reference), HARNESS_LOG=str(log))
     assert done.status == 0, done.err
     steps = log.read_text().splitlines()
-    expected = pq.read_table(reference).to_pylist()
+    read = dataset_ids if more else (lambda p: pq.read_table(p).to_pylist())
+    expected = read(reference)
     rng = random.Random(23)
     points = sorted({*rng.sample(range(1, len(steps) + 1), min(6, len(steps))), len(steps)})
 
     async def scenario(at: int) -> None:
         where = tmp_path / f"kill-{at}"
         where.mkdir()
-        out = where / "tx.parquet"
+        out = where / name
         proc = await start(*args, "-o", str(out), HARNESS_KILL_AT=str(at))
         await asyncio.wait_for(proc.communicate(), 60)
         assert proc.returncode == -signal.SIGKILL, (at, steps[at - 1])
-        if out.exists():
-            assert pq.read_table(out).num_rows == 640  # a reader sees a whole file or none
+        if out.exists():  # a reader sees a whole file (a whole dataset) or none
+            assert len(read(out)) == 640
         resume = ["--resume"] if checkpoint_path(out).exists() else []
-        again = await cli(*args, "-o", str(out), *resume)
-        assert again.status == 0, (at, steps[at - 1], again.err)
-        assert pq.read_table(out).to_pylist() == expected, (at, steps[at - 1])
-        assert os.listdir(where) == [out.name], (at, steps[at - 1])
+        if not (more and out.exists() and not resume):  # a finished dataset is not redone
+            again = await cli(*args, "-o", str(out), *resume)
+            assert again.status == 0, (at, steps[at - 1], again.err)
+        assert read(out) == expected, (at, steps[at - 1])
+        left = set(os.listdir(where)) - {f"{out.name}.lock"}  # a kill's lock file: unlocked
+        assert left == {out.name}, (at, steps[at - 1])
 
     gate = asyncio.Semaphore(3)
 
@@ -280,3 +284,71 @@ async def test_parquet_killed_at_any_file_step_then_resumed_has_every_row_once(
             await scenario(at)
 
     await asyncio.gather(*(one(at) for at in points))
+
+
+# -- partitioned datasets ----------------------------------------------------------------------
+
+
+def dataset_ids(directory: Path) -> list[int]:
+    sql = "SELECT id FROM read_parquet(?, hive_partitioning = true) ORDER BY id"
+    return [r[0] for r in duckdb.execute(sql, [f"{directory}/**/*.parquet"]).fetchall()]
+
+
+def files_of(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in directory.rglob("*.parquet")}
+
+
+async def test_a_day_partitioned_dataset_reads_as_one_table(
+    client: LeatClient, fake: FakeLeat, tmp_path: Path
+) -> None:
+    seed_rows(fake, 900, step=400.0)  # about four days
+    out = tmp_path / "ds"
+    result = await export_transactions(client, out, partition_by="day", checkpoint_every=0)
+    assert result.rows == 900 and os.listdir(tmp_path) == ["ds"]
+    folders = sorted(os.listdir(out))
+    days = sorted({f"created_date={t.created_at.date().isoformat()}" for t in fake.transactions})
+    assert folders == days and len(days) >= 4
+    assert dataset_ids(out) == sorted(t.id for t in fake.transactions)  # every row once
+    sql = (
+        "SELECT count(*) FROM read_parquet(?, hive_partitioning = true) "
+        "WHERE CAST(created_at AT TIME ZONE 'UTC' AS DATE) <> created_date"
+    )
+    assert duckdb.execute(sql, [f"{out}/**/*.parquet"]).fetchone() == (0,)
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(out, format="parquet", partitioning="hive").to_table()
+    assert table.num_rows == 900 and "created_date" in table.column_names
+    with pytest.raises(ValueError, match="is not empty"):
+        await export_transactions(client, out, partition_by="day")
+
+
+async def test_incremental_partitions_only_add_files(tmp_path: Path) -> None:
+    clock = Clock(T0)
+    async with (
+        FakeLeat(token=TOKEN, clock=clock) as fake,
+        LeatClient(TOKEN, base_url=fake.url, retry=ONE_TRY, timeout=5.0) as client,
+    ):
+        seed_rows(fake, 400, step=600.0)
+        out = tmp_path / "ds"
+        await export_transactions(client, out, partition_by="month", incremental=True)
+        before = files_of(out)
+        add_rows(fake, 30, T0 + timedelta(minutes=5))
+        clock.now = T1
+        fake.reset_requests()
+        second = await export_transactions(client, out, partition_by="month", incremental=True)
+        assert second.rows_this_run == 30 and second.requests == len(fake.requests) <= 3
+        after = files_of(out)
+        assert {k: after[k] for k in before} == before  # nothing rewritten or removed
+        assert len(after) > len(before)
+        assert dataset_ids(out) == sorted(t.id for t in fake.transactions)
+        assert sorted(os.listdir(tmp_path)) == ["ds", "ds.incremental.json"]
+
+
+async def test_the_command_refuses_a_partitioned_csv(fake: FakeLeat, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    done = await cli("export", "--base-url", fake.url, "-o", str(out), "--partition-by", "day",
+                     "--format", "csv")  # fmt: skip
+    assert done.status == 2 and "--partition-by writes Parquet" in done.line
+    (out / "x").mkdir(parents=True)
+    done = await cli("export", "--base-url", fake.url, "-o", str(out), "--partition-by", "day")
+    assert done.status == 2 and "is not empty" in done.line and fake.requests == []

@@ -14,6 +14,7 @@ from ..export import (
     CSV_COLUMNS,
     DEFAULT_SETTLE,
     FORMATS,
+    PARTITIONS,
     CheckpointError,
     Compression,
     ExportFormat,
@@ -86,6 +87,14 @@ def add_export(commands: Commands) -> argparse.ArgumentParser:
         "resumable (default: gzip if FILE ends in .gz, zstd if in .zst, else none)",
     )
     export.add_argument(
+        "--partition-by",
+        choices=PARTITIONS,
+        help="write -o DIR as a Hive-style Parquet dataset, a folder per UTC day "
+        "(created_date=YYYY-MM-DD) or month (created_month=YYYY-MM), which DuckDB, pyarrow, "
+        "Spark and pandas read as one table; DIR must be new or empty (with --incremental, "
+        "each run adds new files to it and never rewrites one)",
+    )
+    export.add_argument(
         "--resume",
         action="store_true",
         help="continue the unfinished export of FILE; give the same options as before",
@@ -126,6 +135,8 @@ def _run_export(args: argparse.Namespace) -> int:
         chosen = _chosen_format(args, "")
         return run_job(_export(args, None, chosen, _created_at(args)))
     chosen = _chosen_format(args, args.output)
+    if args.partition_by is not None:  # a directory: the export checks it
+        return run_job(_export(args, Path(args.output), chosen, _created_at(args)))
     target = _check_output(args.output)
     return run_job(_export(args, target, chosen, _created_at(args)))
 
@@ -133,7 +144,14 @@ def _run_export(args: argparse.Namespace) -> int:
 def _chosen_format(args: argparse.Namespace, name: str) -> tuple[ExportFormat, Compression]:
     """What ``-o NAME`` (and --format, --compression) asks for, installed: else exit 2."""
     try:
-        chosen = format_of(name, args.format, args.compression)
+        if args.partition_by is not None:
+            if name == STDOUT:
+                raise ValueError("--partition-by writes a directory: give -o DIR")
+            if args.format not in (None, "parquet") or args.compression not in (None, "none"):
+                raise ValueError("--partition-by writes Parquet: leave out --format/--compression")
+            chosen: tuple[ExportFormat, Compression] = ("parquet", "none")
+        else:
+            chosen = format_of(name, args.format, args.compression)
         require_extra(*chosen)
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from None
@@ -159,7 +177,8 @@ async def _export(
                 client,
                 destination,
                 format=chosen[0],
-                compression=chosen[1],
+                compression=None if args.partition_by else chosen[1],
+                partition_by=args.partition_by,
                 created_at=created_at,
                 shop_uuid=args.shop_uuid,
                 giftcard_program_uuid=args.giftcard_program_uuid,

@@ -31,7 +31,7 @@ from typing import IO, Any, Final
 import attrs
 
 from .. import CreatedAt, GiftcardTransaction, LeatClient
-from ..files import OutputBusyError, destination, one_writer, open_stream
+from ..files import Destination, OutputBusyError, destination, one_writer, open_stream
 from ._checkpoints import (
     CheckpointError,
     Progress,
@@ -44,9 +44,11 @@ from ._checkpoints import (
 from ._formats import (
     COMPRESSIONS,
     FORMATS,
+    PARTITIONS,
     Compression,
     ExportFormat,
     ExtraMissingError,
+    PartitionBy,
     codec_for,
     format_of,
     open_compressed,
@@ -73,12 +75,14 @@ __all__ = [
     "CSV_COLUMNS",
     "CSV_TEXT_COLUMNS",
     "FORMATS",
+    "PARTITIONS",
     "CheckpointError",
     "Compression",
     "ExportFormat",
     "ExportResult",
     "ExtraMissingError",
     "OutputBusyError",
+    "PartitionBy",
     "checkpoint_path",
     "export_transactions",
     "format_of",
@@ -142,6 +146,7 @@ async def export_transactions(
     *,
     format: ExportFormat | None = None,
     compression: Compression | None = None,
+    partition_by: PartitionBy | None = None,
     created_at: CreatedAt | None = None,
     shop_uuid: str | None = None,
     giftcard_program_uuid: str | None = None,
@@ -170,6 +175,10 @@ async def export_transactions(
     - ``compression``: ``"gzip"`` or ``"zstd"`` (extra ``leat-async[zstd]``) for JSONL and
       CSV, or ``"none"``; ``None``: what the suffix says (``.gz``, ``.zst``). Asking for what
       is not installed raises :class:`ExtraMissingError` before anything is sent.
+    - ``partition_by``: ``"day"`` or ``"month"``: ``path`` is a directory, written as a
+      Hive-style Parquet dataset (``created_date=2024-03-01/`` or ``created_month=2024-03/``
+      folders, by the UTC ``created_at``). A plain export needs a new or empty directory and
+      makes it appear whole; ``incremental=True`` runs each add new files, never rewriting one.
     - ``resume``: continue the unfinished export recorded in ``checkpoint_path(path)``; its
       format, filters and base URL must be these (else :class:`CheckpointError`). Without
       ``resume``, an unfinished export in the way raises :class:`CheckpointError` too: resume
@@ -192,7 +201,7 @@ async def export_transactions(
     :class:`~leat_async.LeatError`; file errors raise ``OSError``.
     """
     name = os.fspath(path) if isinstance(path, str | os.PathLike) else ""
-    fmt, comp = format_of(name, format, compression)
+    fmt, comp = _format_of(name, format, compression, partition_by)
     require_extra(fmt, comp)
     query = _checked_query(
         client,
@@ -205,6 +214,7 @@ async def export_transactions(
     job = job_of(
         format=fmt,
         compression=comp,
+        partition_by=partition_by,
         base_url=job_id if job_id is not None else client.base_url,
         per_page=PER_PAGE,
         # the files beside the output never hold a card's code: its fingerprint names it
@@ -215,7 +225,10 @@ async def export_transactions(
         return await _export_to_stream(client, path, job, query, progress)
     if resume and incremental:
         raise ValueError("an incremental export resumes by itself: leave out resume")
-    target = destination(path)
+    if partition_by is not None:
+        target = _dataset_dir(path, adding=incremental or resume)
+    else:
+        target = destination(path)
     if target.stream is not None:
         _check_streamable(
             fmt, resume=resume, incremental=incremental, what=f"{name} is {target.stream}"
@@ -237,6 +250,35 @@ async def export_transactions(
         return await _export_to_file(
             client, target.path, job, query, resume, progress, checkpoint_every
         )
+
+
+def _format_of(
+    name: str, format: str | None, compression: str | None, partition_by: str | None
+) -> tuple[ExportFormat, Compression]:
+    if partition_by is None:
+        return format_of(name, format, compression)
+    if partition_by not in PARTITIONS:
+        raise ValueError(f"partition_by must be day or month, got {partition_by!r:.40}")
+    if format not in (None, "parquet") or compression not in (None, "none"):
+        raise ValueError("a partitioned dataset is Parquet: leave out the format and compression")
+    if not name:
+        raise ValueError("a partitioned dataset is a directory: give its path, not a stream")
+    return "parquet", "none"
+
+
+def _dataset_dir(path: str | os.PathLike[str], *, adding: bool) -> Destination:
+    """The directory of a partitioned export (through a symlink: its target)."""
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():
+        raise ValueError(f"the directory of {os.fspath(path)} does not exist")
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{os.fspath(path)} is not a directory: --partition-by writes one")
+    if not adding and target.is_dir() and any(target.iterdir()):
+        raise ValueError(
+            f"{os.fspath(path)} is not empty: a partitioned export writes a new or empty "
+            "directory (or adds to one with --incremental)"
+        )
+    return Destination(target)
 
 
 def _check_streamable(fmt: str, *, resume: bool, incremental: bool, what: str = "a stream") -> None:

@@ -72,6 +72,7 @@ def job_of(
     *,
     format: str,
     compression: str = "none",
+    partition_by: str | None = None,
     base_url: str,
     per_page: int,
     created_at: CreatedAt | None,
@@ -93,6 +94,7 @@ def job_of(
         "format": format,
         # absent when none: the checkpoints of earlier versions (all uncompressed) still fit
         **({"compression": compression} if compression != "none" else {}),
+        **({"partition_by": partition_by} if partition_by is not None else {}),
         "base_url": base_url,
         "per_page": per_page,
         "filters": {
@@ -125,6 +127,7 @@ class Progress:
     length: int = 0  # its bytes
     base_rows: int = 0  # rows the partial file started with (an incremental run: FILE's)
     parts: int = 0  # Parquet: the finished parts in the FILE.partial directory
+    run_id: str = ""  # a partitioned dataset: in the names of the files this run adds
     done: bool = False  # the partial file is complete (about to become FILE, or already)
     since: datetime | None = None  # incremental: the walk starts at rows created at this
     through: datetime | None = None  # incremental: and keeps the rows created before this
@@ -143,6 +146,7 @@ class Progress:
             "bytes": self.length,
             "base_rows": self.base_rows,
             "parts": self.parts,
+            "run_id": self.run_id,
             "done": self.done,
             "since": _iso(self.since),
             "through": _iso(self.through),
@@ -228,6 +232,7 @@ def read_checkpoint(path: Path, job: dict[str, Any] | None) -> Progress:
             length=int(doc["bytes"]),
             base_rows=int(doc.get("base_rows", 0)),
             parts=int(doc.get("parts", 0)),
+            run_id=str(doc.get("run_id", "")),
             done=bool(doc.get("done", False)),
             since=_when(doc, "since"),
             through=_when(doc, "through"),

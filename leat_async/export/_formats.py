@@ -24,10 +24,12 @@ from typing import IO, Any, Final, Literal, Protocol, cast
 __all__ = [
     "COMPRESSIONS",
     "FORMATS",
+    "PARTITIONS",
     "Codec",
     "Compression",
     "ExportFormat",
     "ExtraMissingError",
+    "PartitionBy",
     "codec_for",
     "format_of",
     "open_compressed",
@@ -35,6 +37,8 @@ __all__ = [
 ]
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
+PartitionBy = Literal["day", "month"]
+PARTITIONS: Final = ("day", "month")
 Compression = Literal["none", "gzip", "zstd"]
 FORMATS: Final = ("jsonl", "csv", "parquet")
 COMPRESSIONS: Final = ("none", "gzip", "zstd")

@@ -34,7 +34,7 @@ from ._checkpoints import (
     read_incremental,
     write_atomically,
 )
-from ._output import in_thread, plan_run, tidy_complete
+from ._output import in_thread, plan_run, size_of, tidy_complete
 from ._run import PER_PAGE, ExportResult, Keep, commit, file_output, resuming, walk_into
 
 __all__ = ["export_increment", "through_of", "window_from"]
@@ -92,10 +92,7 @@ def _state_of(target: Path, job: dict[str, Any]) -> IncrementalState | None:
             )
         return None
     known = read_incremental(path, job)
-    try:
-        size: int | None = target.stat().st_size
-    except FileNotFoundError:
-        size = None
+    size = size_of(target)
     if size != known.length:
         now = "is missing" if size is None else f"has {size} bytes, not {known.length}"
         raise CheckpointError(

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import stat
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,6 +50,7 @@ __all__ = [
     "StreamOutput",
     "in_thread",
     "plan_run",
+    "size_of",
     "tidy_complete",
 ]
 
@@ -85,9 +87,12 @@ class Plan:
     complete: bool = False
 
 
-def _size(path: Path) -> int | None:
+def size_of(path: Path) -> int | None:
+    """``path``'s length in bytes; 0 for a directory (a dataset, which a checkpoint does not
+    measure); None when there is nothing."""
     try:
-        return path.stat().st_size
+        st = path.stat()
+        return 0 if stat.S_ISDIR(st.st_mode) else st.st_size
     except FileNotFoundError:
         return None
 
@@ -119,7 +124,7 @@ def plan_run(target: Path, job: dict[str, Any], *, resume: bool, incremental: bo
         raise CheckpointError(f"{checkpoint} is {kind} export's: run it {flag}, or delete it")
     if partial.exists():
         return Plan(progress)
-    if progress is not None and progress.done and _size(target) == progress.length:
+    if progress is not None and progress.done and size_of(target) == progress.length:
         if go_on:
             return Plan(progress, complete=True)
     elif resume:

@@ -44,6 +44,7 @@ __all__ = [
     "SCHEMA",
     "ParquetOutput",
     "columns_of",
+    "fsync_file",
     "read_row_groups",
     "read_transactions",
 ]
@@ -154,7 +155,12 @@ def _part(directory: Path, n: int) -> Path:
 
 
 class ParquetOutput:
-    """One run's Parquet parts in ``FILE.partial/``: saved, assembled, or abandoned."""
+    """One run's Parquet parts in ``FILE.partial/``: saved, assembled, or abandoned.
+
+    What a part is, and what the commit makes of the parts, are its hooks (``_hold``,
+    ``_take``, ``_write_parts``, ``_check_parts``, ``_finish``): a partitioned dataset
+    (``export/_dataset.py``) overrides them.
+    """
 
     def __init__(
         self, target: Path, progress: Progress, *, start: Start, checkpoint_every: float = 1.0
@@ -165,7 +171,7 @@ class ParquetOutput:
         self._start = start
         self._every = checkpoint_every
         self._columns: list[list[Any]] = [[] for _ in SCHEMA]
-        self._pending = 0  # rows in _columns, not in a part yet
+        self._pending = 0  # rows held, not in a part yet
         self._opened = False
         self._saved_at = time.monotonic()
         self._saved: int | None = progress.rows if start == "resume" else None
@@ -183,8 +189,7 @@ class ParquetOutput:
         if rows:
             if not self._opened:
                 await self._open()
-            for column, values in zip(self._columns, columns_of(rows), strict=True):
-                column.extend(values)
+            self._hold(rows)
             self._pending += len(rows)
         state = self.progress
         state.rows += len(rows)
@@ -192,35 +197,36 @@ class ParquetOutput:
         state.position = position
         due = time.monotonic() - self._saved_at >= self._every
         if self._opened and (self._pending >= ROW_GROUP or due):
-            columns, copy = self._take()
-            await in_thread(lambda: self._save(columns, copy))
+            taken, copy = self._take()
+            await in_thread(lambda: self._save(taken, copy))
             self._saved_at = time.monotonic()
 
-    def _take(self) -> tuple[list[list[Any]], Progress]:
-        """The pending rows, and the checkpoint that holds them once they are a part."""
+    # -- the hooks --------------------------------------------------------------------------
+
+    def _hold(self, rows: Sequence[GiftcardTransaction]) -> None:
+        """Keep a page's rows until the next part."""
+        for column, values in zip(self._columns, columns_of(rows), strict=True):
+            column.extend(values)
+
+    def _take(self) -> tuple[Any, Progress]:
+        """The held rows, and the checkpoint that counts them once they are parts."""
         columns, self._columns = self._columns, [[] for _ in SCHEMA]
         if self._pending:
             self.progress.parts += 1
         self._pending = 0
         return columns, attrs.evolve(self.progress)
 
-    async def _open(self) -> None:
-        def undo(_: None) -> None:  # cancelled while opening: as after any failure
-            self._opened = True
-            self.abandon()
+    def _write_parts(self, taken: Any, state: Progress) -> None:
+        """The held rows as the checkpoint's last part, durably."""
+        if taken[0]:
+            path = _part(self._dir, state.parts)
+            pq.write_table(table_of(taken), path, compression="zstd")
+            fsync_file(path)
+            fsync_dir(self._dir)
 
-        await in_thread(self._open_now, undo=undo)
-        self._opened = True
-
-    def _open_now(self) -> None:
-        directory, parts = self._dir, self.progress.parts
-        if self._start != "resume":
-            shutil.rmtree(directory, ignore_errors=True)
-            directory.mkdir()
-            self._save([], attrs.evolve(self.progress))
-            return
-        if not directory.is_dir():
-            raise CheckpointError(f"nothing to resume: {directory} does not exist")
+    def _check_parts(self, parts: int) -> None:
+        """On a resume: the parts the checkpoint counts are there, and nothing else is."""
+        directory = self._dir
         missing = [n for n in range(1, parts + 1) if not _part(directory, n).is_file()]
         if missing:
             raise CheckpointError(
@@ -232,41 +238,62 @@ class ParquetOutput:
             if extra.name not in counted:
                 extra.unlink()
 
-    def _save(self, columns: list[list[Any]], state: Progress) -> None:
-        """Write the rows as the checkpoint's last part (if any), then the checkpoint."""
-        if columns and columns[0]:
-            path = _part(self._dir, state.parts)
-            pq.write_table(table_of(columns), path, compression="zstd")
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-            fsync_dir(self._dir)
+    def _finish(self, state: Progress, after_rename: Callable[[], None]) -> None:
+        """The commit's file steps, the parts all saved: assemble, rename, tidy."""
+        assembled = self._dir / _ASSEMBLED
+        if not state.done:
+            state.length = self._assemble(assembled, state)
+            state.done = True
+            write_atomically(self._checkpoint, state.dump())
+        self.progress.length, self.progress.done = state.length, True  # for after_rename
+        if assembled.exists():  # else a crash came after the rename: it is FILE now
+            os.replace(assembled, self.target)
+            fsync_dir(self.target.parent)
+
+        def tidy() -> None:
+            after_rename()
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+        tidy_complete(self.target, tidy)
+
+    # -- the life of a run ----------------------------------------------------------------------
+
+    async def _open(self) -> None:
+        def undo(_: None) -> None:  # cancelled while opening: as after any failure
+            self._opened = True
+            self.abandon()
+
+        await in_thread(self._open_now, undo=undo)
+        self._opened = True
+
+    def _open_now(self) -> None:
+        if self._start != "resume":
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir.mkdir()
+            self._save(None, attrs.evolve(self.progress))
+            return
+        if not self._dir.is_dir():
+            raise CheckpointError(f"nothing to resume: {self._dir} does not exist")
+        self._check_parts(self.progress.parts)
+
+    def _save(self, taken: Any, state: Progress) -> None:
+        """Write the held rows as parts (if any), then the checkpoint that counts them."""
+        if taken is not None:
+            self._write_parts(taken, state)
         write_atomically(self._checkpoint, state.dump())
         self._saved = state.rows
 
     async def commit(self, after_rename: Callable[[], None]) -> None:
-        """Save the last part, assemble, then the steps the other formats take."""
+        """Save the last part, then :meth:`_finish`."""
         if not self._opened and not self.progress.done:
             await self._open()  # nothing was written: an empty file (or FILE's rows again)
-        columns, state = self._take()
+        taken, state = self._take()
         self._committing = True  # from here a failure must not re-checkpoint
 
         def commit_now() -> None:
-            assembled = self._dir / _ASSEMBLED
             if not state.done:
-                self._save(columns, state)
-                state.length = self._assemble(assembled, state)
-                state.done = True
-                write_atomically(self._checkpoint, state.dump())
-            self.progress.length, self.progress.done = state.length, True  # for after_rename
-            if assembled.exists():  # else a crash came after the rename: it is FILE now
-                os.replace(assembled, self.target)
-                fsync_dir(self.target.parent)
-
-            def tidy() -> None:
-                after_rename()
-                shutil.rmtree(self._dir, ignore_errors=True)
-
-            tidy_complete(self.target, tidy)
+                self._save(taken, state)
+            self._finish(state, after_rename)
 
         await in_thread(commit_now)
 
@@ -286,19 +313,23 @@ class ParquetOutput:
                         groups, held = [], 0
             if groups or not sources:
                 writer.write_table(pa.concat_tables(groups) if groups else SCHEMA.empty_table())
-        with open(assembled, "rb") as f:
-            os.fsync(f.fileno())
+        fsync_file(assembled)
         return assembled.stat().st_size
 
     def abandon(self) -> None:
-        """After a failure: save the pending rows as a part if possible, keep what a resume
-        needs; when no checkpoint holds a row of this run, remove the directory and checkpoint."""
+        """After a failure: save the held rows as parts if possible, keep what a resume needs;
+        when no checkpoint holds a row of this run, remove the directory and checkpoint."""
         if not self._opened or self._committing:
             return
-        columns, state = self._take()
+        taken, state = self._take()
         with contextlib.suppress(OSError, ValueError, pa.ArrowException):
-            self._save(columns, state)
+            self._save(taken, state)
         if self._start != "resume" and self._saved == self.progress.base_rows:
             with contextlib.suppress(OSError):
                 self._checkpoint.unlink(missing_ok=True)
                 shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def fsync_file(path: Path) -> None:
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())

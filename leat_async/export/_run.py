@@ -107,6 +107,16 @@ async def commit(output: Output, after_rename: Callable[[], None]) -> None:
 def file_output(target: Path, state: Progress, *, start: Start, checkpoint_every: float) -> Output:
     """Where a run of ``state.job`` writes ``target``: its format's partial file."""
     job = state.job
+    if "partition_by" in job:
+        from ._dataset import DatasetOutput
+
+        return DatasetOutput(
+            target,
+            state,
+            start=start,
+            partition_by=job["partition_by"],
+            checkpoint_every=checkpoint_every,
+        )
     if job["format"] == "parquet":
         from ._parquet import ParquetOutput
 
