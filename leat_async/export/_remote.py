@@ -113,10 +113,12 @@ def upload(
 ) -> int:
     """Copy the file ``local`` to ``url``; the bytes uploaded.
 
-    Blocking (the export runs it in a thread), in memory of about two blocks whatever the file's
-    size. The object appears only once complete and with ``local``'s size (else ``OSError``); a
-    failure aborts the upload (:class:`OSError` saying why, in one line), and after a success,
-    any multipart upload of exactly this key that an earlier, crashed attempt left is aborted.
+    Blocking (the export runs it in a thread), in a few blocks of memory whatever the file's
+    size. The object appears only once complete; one whose size then differs from the bytes
+    sent is an ``OSError``. A failure aborts the upload and raises :class:`OSError`, saying why
+    in one line. After a success, every multipart upload of exactly this key still open is
+    aborted: an earlier attempt's that crashed (one writer per URL is assumed: the staging file
+    is one job's).
     """
     require_fsspec(url)
     from fsspec.core import url_to_fs  # type: ignore[import-untyped]
@@ -174,7 +176,12 @@ def _abort_stale_uploads(fs: Any, path: str, shown: str) -> None:
             page = fs.call_s3("list_multipart_uploads", **query)
             for started in page.get("Uploads", []):
                 if started["Key"] == key:
-                    fs.abort_mpu(bucket, key, started["UploadId"])
+                    fs.call_s3(
+                        "abort_multipart_upload",
+                        Bucket=bucket,
+                        Key=key,
+                        UploadId=started["UploadId"],
+                    )
             if not page.get("IsTruncated"):
                 return
             query["KeyMarker"] = page["NextKeyMarker"]
