@@ -21,6 +21,7 @@ from . import (
     bench_rate,
     bench_reconcile,
     bench_ties,
+    bench_warehouse,
     bench_webhooks,
 )
 from ._common import Config, Goal, Section, render
@@ -34,6 +35,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
     "reconcile": bench_reconcile.run,
     "ties": bench_ties.run,
     "webhooks": bench_webhooks.run,
+    "warehouse": bench_warehouse.run,
 }
 
 

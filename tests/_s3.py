@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 
-__all__ = ["SECRET", "local_file", "moto_s3"]
+__all__ = ["SECRET", "bucket_fixture", "local_file", "moto_s3", "objects", "s3_fixture", "uploads"]
 
 #: the fake secret key: no message may show it
 SECRET: Final = "s3cr3t-aws-key-not-for-messages"
@@ -67,3 +68,27 @@ def local_file(directory: Path, size: int, name: str = "export.jsonl") -> tuple[
     path = directory / name
     path.write_bytes(data)
     return path, data
+
+
+@pytest.fixture(name="s3")
+def s3_fixture(s3_endpoint: str) -> Any:
+    """boto3's client: the user's eyes on the bucket, apart from the s3fs that writes."""
+    import boto3  # type: ignore[import-untyped]
+
+    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture(name="bucket")
+def bucket_fixture(s3: Any) -> str:
+    name = f"exports-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def objects(s3: Any, bucket: str) -> dict[str, int]:
+    return {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
+
+
+def uploads(s3: Any, bucket: str) -> list[str]:
+    """The keys of the multipart uploads under way (or left behind) in ``bucket``."""
+    return sorted(u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))

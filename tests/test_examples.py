@@ -337,3 +337,40 @@ async def test_the_webhook_receiver_records_each_transaction_once(fake: FakeLeat
         assert ledger[made.uuid].amount_in_cents == -700
         statuses = sorted(d.statuses[-1] for d in fake.webhooks.deliveries)
         assert statuses == [200, 200, 401]
+
+
+# -- warehouse_duckdb.py ---------------------------------------------------------------------------
+
+
+def test_the_duckdb_recipe_reports_what_reconcile_reports(tmp_path: Path, capsys: Any) -> None:
+    """The recipe's SQL finds the discrepancies ``reconcile`` finds, on a dataset it made."""
+    import csv
+
+    from leat_async.reconcile import read_export, reconcile_to_csv
+
+    recipe = load("warehouse_duckdb")
+    dataset = tmp_path / "ds"
+    assert recipe.main([str(dataset), "--fake", "400"]) == 0
+    flat = tmp_path / "flat.parquet"  # the same rows, one file, for reconcile
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    pq.write_table(ds.dataset(dataset, format="parquet", partitioning="hive").to_table(), flat)
+    txs = sorted(read_export(flat), key=lambda t: t.id)
+    ledger = tmp_path / "ledger.csv"
+    with ledger.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["reference", "giftcard_uuid", "shop_uuid", "amount_in_cents", "created_at"])
+        for i, t in enumerate(txs[:300]):  # the ledger knows 300 of the 400, one amount wrong
+            amount = t.amount_in_cents + (1 if i == 7 else 0)
+            out.writerow([f"o-{i}", t.card.uuid, t.shop.uuid, amount, t.created_at.isoformat()])
+    capsys.readouterr()
+    found = recipe.report(dataset, ledger, 300)
+    assert found["repeated"] == 0 and sum(r[2] for r in found["daily"]) == 400
+    summary = reconcile_to_csv(ledger, iter(txs), tmp_path / "report.csv", tolerance=300)
+    with (tmp_path / "report.csv").open(newline="") as f:
+        theirs = sorted(
+            (r["status"], r["reference"] or r["transaction_id"]) for r in csv.DictReader(f)
+        )
+    assert sorted(found["discrepancies"]) == theirs and summary.missing_in_leat == 1
+    assert len(theirs) == 1 + 101 and "102 discrepancies" in capsys.readouterr().out

@@ -26,7 +26,15 @@ from leat_async.export._remote import (
     upload,
 )
 
-from ._s3 import SECRET, local_file, moto_s3  # noqa: F401 - moto_s3: the s3_endpoint fixture
+from ._s3 import (  # noqa: F401 - the fixtures s3_endpoint, s3 and bucket
+    SECRET,
+    bucket_fixture,
+    local_file,
+    moto_s3,
+    objects,
+    s3_fixture,
+    uploads,
+)
 
 MiB = 2**20
 PART = 5 * MiB  # the smallest part S3 (and moto) takes, and s3fs's smallest block
@@ -174,30 +182,6 @@ def test_an_unknown_protocol_is_refused() -> None:
 
 
 # -- uploads to S3 ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-def s3(s3_endpoint: str) -> Any:
-    """boto3's client: the user's eyes on the bucket, apart from the s3fs that writes."""
-    import boto3  # type: ignore[import-untyped]
-
-    return boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-
-
-@pytest.fixture
-def bucket(s3: Any) -> str:
-    name = f"exports-{uuid.uuid4().hex[:12]}"
-    s3.create_bucket(Bucket=name)
-    return name
-
-
-def objects(s3: Any, bucket: str) -> dict[str, int]:
-    return {o["Key"]: o["Size"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])}
-
-
-def uploads(s3: Any, bucket: str) -> list[str]:
-    """The keys of the multipart uploads under way (or left behind) in ``bucket``."""
-    return sorted(u["Key"] for u in s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []))
 
 
 def test_a_large_file_arrives_whole_in_parts(tmp_path: Path, s3: Any, bucket: str) -> None:

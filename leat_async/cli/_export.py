@@ -22,7 +22,9 @@ from ..export import (
     OutputBusyError,
     export_transactions,
     format_of,
+    is_remote,
     require_extra,
+    require_fsspec,
     saved_rows,
 )
 from ..signals import run_job
@@ -135,6 +137,12 @@ def _run_export(args: argparse.Namespace) -> int:
         chosen = _chosen_format(args, "")
         return run_job(_export(args, None, chosen, _created_at(args)))
     chosen = _chosen_format(args, args.output)
+    if is_remote(args.output):
+        try:
+            require_fsspec(args.output)
+        except ValueError as exc:
+            raise UsageError(_one_line(exc)) from None
+        return run_job(_export(args, args.output, chosen, _created_at(args)))
     if args.partition_by is not None:  # a directory: the export checks it
         return run_job(_export(args, Path(args.output), chosen, _created_at(args)))
     target = _check_output(args.output)
@@ -164,13 +172,13 @@ class _BrokenPipe(Exception):
 
 async def _export(
     args: argparse.Namespace,
-    target: Path | None,
+    target: Path | str | None,
     chosen: tuple[ExportFormat, Compression],
     created_at: CreatedAt | None,
 ) -> int:
     progress = _Progress(bar=sys.stderr.isatty() and not args.quiet)
     started = time.monotonic()
-    destination: Path | IO[bytes] = target if target is not None else sys.stdout.buffer
+    destination: Path | str | IO[bytes] = target if target is not None else sys.stdout.buffer
     async with _client(args) as (client, job_id):
         try:
             result = await export_transactions(
@@ -211,11 +219,15 @@ async def _export(
 
 
 def _failure(
-    args: argparse.Namespace, target: Path | None, progress: _Progress, stats: Any, exc: Exception
+    args: argparse.Namespace,
+    target: Path | str | None,
+    progress: _Progress,
+    stats: Any,
+    exc: Exception,
 ) -> str:
     """The line for a failed export: the rows it keeps for a resume, what went wrong, what next."""
     counts = f"{stats.retries} retries, {stats.rate_limited} rate-limited"
-    if target is None or _is_stream(target):
+    if target is None or (isinstance(target, Path) and _is_stream(target)):
         return f"export failed after {progress.rows} rows ({counts}): {_cause(exc)}"
     saved = saved_rows(target)
     again = ""
@@ -230,7 +242,12 @@ def _many(n: int, thing: str) -> str:
 
 
 def _summary(
-    result: ExportResult, target: Path | None, seconds: float, stats: Any, *, incremental: bool
+    result: ExportResult,
+    target: Path | str | None,
+    seconds: float,
+    stats: Any,
+    *,
+    incremental: bool,
 ) -> str:
     where = str(target) if target is not None else "standard output"
     if result.was_complete:

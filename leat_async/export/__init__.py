@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Final
@@ -31,7 +31,7 @@ from typing import IO, Any, Final
 import attrs
 
 from .. import CreatedAt, GiftcardTransaction, LeatClient
-from ..files import Destination, OutputBusyError, destination, one_writer, open_stream
+from ..files import OutputBusyError, destination, one_writer, open_stream
 from ._checkpoints import (
     CheckpointError,
     Progress,
@@ -56,6 +56,7 @@ from ._formats import (
 )
 from ._incremental import export_increment
 from ._output import StreamOutput, in_thread, plan_run, tidy_complete
+from ._remote import is_remote, require_fsspec, staging_path, upload
 from ._rows import CSV_COLUMNS, CSV_TEXT_COLUMNS, ENCODERS, HEADERS, transaction_json
 from ._run import (
     PER_PAGE,
@@ -66,6 +67,7 @@ from ._run import (
     resuming,
     walk_into,
 )
+from ._targets import check_streamable, dataset_dir, format_for
 
 DEFAULT_SETTLE: Final = 60.0
 _NOTHING_WALKED: Final = Walked(0, None)
@@ -87,11 +89,13 @@ __all__ = [
     "export_transactions",
     "format_of",
     "incremental_path",
+    "is_remote",
     "open_compressed",
     "parquet_rows",
     "parse_datetime",
     "partial_path",
     "require_extra",
+    "require_fsspec",
     "saved_rows",
     "transaction_json",
 ]
@@ -112,6 +116,8 @@ def saved_rows(path: str | os.PathLike[str]) -> int | None:
     """Rows an unfinished export of ``path`` keeps for its resume (an incremental one: its new
     rows only); None when there is nothing to resume (a pipe or a device: never)."""
     try:
+        if isinstance(path, str) and is_remote(path):
+            path = staging_path(path)
         target = destination(path)
     except (OSError, ValueError):
         return None
@@ -130,11 +136,6 @@ def parquet_rows(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
     from ._parquet import read_transactions
 
     return read_transactions(path)
-
-
-def _drop_incremental_state(target: Path) -> Callable[[], None]:
-    """After a plain export replaced FILE: an incremental state beside it no longer holds."""
-    return lambda: incremental_path(target).unlink(missing_ok=True)
 
 
 # -- the export -------------------------------------------------------------------------------
@@ -157,6 +158,8 @@ async def export_transactions(
     progress: Callable[[int, int | None], None] | None = None,
     checkpoint_every: float = 1.0,
     job_id: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    staging: str | os.PathLike[str] | None = None,
 ) -> ExportResult:
     """Export every transaction of the listing (with these filters) to ``path``.
 
@@ -196,13 +199,24 @@ async def export_transactions(
       both files when no checkpoint holds a row).
     - ``job_id``: stands in for the client's base URL in the checkpoint (for example for a
       server whose address changes between runs but whose data does not).
+    - ``path`` as a URL (``s3://bucket/key.parquet``, any fsspec URL; extra
+      ``leat-async[s3]``): the export is built in a local staging file, resumable as any
+      (``staging`` or ``LEAT_ASYNC_STAGING``, else ``~/.cache/leat-async/staging``), then
+      uploaded, the object appearing only when complete (a multipart upload, aborted on a
+      failure). ``storage_options`` go to fsspec (``endpoint_url=``, ...); credentials come from
+      the usual AWS environment. An incremental export keeps its staging file for the next run.
 
     Every argument is checked before a file is touched. Network errors raise the client's
     :class:`~leat_async.LeatError`; file errors raise ``OSError``.
     """
     name = os.fspath(path) if isinstance(path, str | os.PathLike) else ""
-    fmt, comp = _format_of(name, format, compression, partition_by)
+    fmt, comp = format_for(name, format, compression, partition_by)
     require_extra(fmt, comp)
+    url = path if isinstance(path, str) and is_remote(path) else None
+    if url is not None:
+        require_fsspec(url)
+        if partition_by is not None:
+            raise ValueError("a partitioned dataset is written to a local directory, not a URL")
     query = _checked_query(
         client,
         created_at=created_at,
@@ -221,24 +235,32 @@ async def export_transactions(
         **{**query, "giftcard_hash": giftcard_hash and client.fingerprint(giftcard_hash)},
     )
     if not isinstance(path, str | os.PathLike):
-        _check_streamable(fmt, resume=resume, incremental=incremental)
+        check_streamable(fmt, resume=resume, incremental=incremental)
         return await _export_to_stream(client, path, job, query, progress)
     if resume and incremental:
         raise ValueError("an incremental export resumes by itself: leave out resume")
+    publish = _no_publishing
+    if url is not None:
+        local = await in_thread(lambda: staging_path(url, staging))
+        path = local
+
+        def publish() -> None:
+            upload(local, url, storage_options=storage_options)
+
     if partition_by is not None:
-        target = _dataset_dir(path, adding=incremental or resume)
+        target = dataset_dir(path, adding=incremental or resume)
     else:
         target = destination(path)
     if target.stream is not None:
-        _check_streamable(
+        check_streamable(
             fmt, resume=resume, incremental=incremental, what=f"{name} is {target.stream}"
         )
         with await open_stream(target.path) as stream:
             result = await _export_to_stream(client, stream, job, query, progress)
         return attrs.evolve(result, path=Path(path))
-    with one_writer(target.path, shown=path):
+    with one_writer(target.path, shown=url or path):
         if incremental:
-            return await export_increment(
+            result = await export_increment(
                 client,
                 target.path,
                 job,
@@ -246,46 +268,19 @@ async def export_transactions(
                 settle=settle,
                 progress=progress,
                 checkpoint_every=checkpoint_every,
+                publish=publish,
             )
-        return await _export_to_file(
-            client, target.path, job, query, resume, progress, checkpoint_every
-        )
+        else:
+            result = await _export_to_file(
+                client, target.path, job, query, resume, progress, checkpoint_every, publish
+            )
+            if url is not None:  # uploaded: the staging file has done its work
+                await in_thread(lambda: target.path.unlink(missing_ok=True))
+    return result if url is None else attrs.evolve(result, path=None, url=url)
 
 
-def _format_of(
-    name: str, format: str | None, compression: str | None, partition_by: str | None
-) -> tuple[ExportFormat, Compression]:
-    if partition_by is None:
-        return format_of(name, format, compression)
-    if partition_by not in PARTITIONS:
-        raise ValueError(f"partition_by must be day or month, got {partition_by!r:.40}")
-    if format not in (None, "parquet") or compression not in (None, "none"):
-        raise ValueError("a partitioned dataset is Parquet: leave out the format and compression")
-    if not name:
-        raise ValueError("a partitioned dataset is a directory: give its path, not a stream")
-    return "parquet", "none"
-
-
-def _dataset_dir(path: str | os.PathLike[str], *, adding: bool) -> Destination:
-    """The directory of a partitioned export (through a symlink: its target)."""
-    target = Path(os.path.realpath(path))
-    if not target.parent.is_dir():
-        raise ValueError(f"the directory of {os.fspath(path)} does not exist")
-    if target.exists() and not target.is_dir():
-        raise ValueError(f"{os.fspath(path)} is not a directory: --partition-by writes one")
-    if not adding and target.is_dir() and any(target.iterdir()):
-        raise ValueError(
-            f"{os.fspath(path)} is not empty: a partitioned export writes a new or empty "
-            "directory (or adds to one with --incremental)"
-        )
-    return Destination(target)
-
-
-def _check_streamable(fmt: str, *, resume: bool, incremental: bool, what: str = "a stream") -> None:
-    if fmt == "parquet":
-        raise ValueError(f"{what}: Parquet is written whole, not as a stream; give a file")
-    if resume or incremental:
-        raise ValueError(f"{what}: it cannot be resumed or appended to; give a regular file")
+def _no_publishing() -> None:
+    pass
 
 
 def _checked_query(client: LeatClient, *, settle: float, **query: Any) -> dict[str, Any]:
@@ -304,13 +299,19 @@ async def _export_to_file(
     resume: bool,
     progress: Callable[[int, int | None], None] | None,
     checkpoint_every: float,
+    publish: Callable[[], None],
 ) -> ExportResult:
     started, requests = time.monotonic(), client.stats.requests
     plan = await in_thread(lambda: plan_run(target, job, resume=resume, incremental=False))
+
+    def after_rename() -> None:  # step 4: FILE is complete
+        incremental_path(target).unlink(missing_ok=True)  # no incremental state holds now
+        publish()
+
     state = plan.progress or Progress(job)
     done = _Summary(target, job, state, started, client, requests)
     if plan.complete:
-        await in_thread(lambda: tidy_complete(target, _drop_incremental_state(target)))
+        await in_thread(lambda: tidy_complete(target, after_rename))
         return done.result(first_rows=state.rows, was_complete=True)
     first_rows, first_page = state.rows, state.next_page
     output = file_output(
@@ -325,7 +326,7 @@ async def _export_to_file(
     if not state.done:
         pager = client.giftcard_transactions.list(per_page=PER_PAGE, **resuming(state), **query)
         walked = await walk_into(pager, output, progress=progress)
-    await commit(output, _drop_incremental_state(target))
+    await commit(output, after_rename)
     return done.result(
         first_rows=first_rows,
         walked=walked,

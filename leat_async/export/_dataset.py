@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import attrs
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import GiftcardTransaction
@@ -59,7 +60,7 @@ class DatasetOutput(ParquetOutput):
     ) -> None:
         super().__init__(target, progress, start=start, checkpoint_every=checkpoint_every)
         self._by = partition_by
-        self._held: dict[str, list[list[Any]]] = {}
+        self._held: dict[str, list[pa.Table]] = {}
         if not progress.run_id:
             progress.run_id = secrets.token_hex(6)
 
@@ -68,12 +69,7 @@ class DatasetOutput(ParquetOutput):
         for tx in rows:
             groups.setdefault(partition_of(self._by, tx.created_at), []).append(tx)
         for folder, group in groups.items():
-            columns = self._held.get(folder)
-            if columns is None:
-                self._held[folder] = columns_of(group)
-            else:
-                for column, values in zip(columns, columns_of(group), strict=True):
-                    column.extend(values)
+            self._held.setdefault(folder, []).append(table_of(columns_of(group)))
 
     def _take(self) -> tuple[Any, Progress]:
         held, self._held = self._held, {}
@@ -84,12 +80,12 @@ class DatasetOutput(ParquetOutput):
 
     def _write_parts(self, taken: Any, state: Progress) -> None:
         first, held = taken
-        for n, (folder, columns) in enumerate(sorted(held.items()), first):
+        for n, (folder, tables) in enumerate(sorted(held.items()), first):
             directory = self._dir / folder
             directory.mkdir(exist_ok=True)
             path = directory / f"part-{state.run_id}-{n:06d}.parquet"
             tmp = path.with_name(path.name + ".tmp")
-            pq.write_table(table_of(columns), tmp, compression="zstd")
+            pq.write_table(pa.concat_tables(tables), tmp, compression="zstd")
             fsync_file(tmp)
             os.replace(tmp, path)
             fsync_dir(directory)

@@ -109,7 +109,10 @@ def _installed(module: str) -> bool:
 
 class Codec(Protocol):
     """Bytes in, compressed bytes out; ``end()`` completes the current member (or frame), and
-    ``end(last=True)`` too, making one (empty) if nothing was ever written: a valid file."""
+    ``end(last=True)`` too, making one (empty) if nothing was ever written: a valid file.
+    ``slow``: a page takes it long enough (about a millisecond) to go to a thread."""
+
+    slow: bool
 
     def compress(self, data: bytes) -> bytes: ...
 
@@ -117,6 +120,8 @@ class Codec(Protocol):
 
 
 class _Gzip:
+    slow = True
+
     def __init__(self) -> None:
         self._member: Any = None
         self._members = 0
@@ -139,6 +144,8 @@ class _Gzip:
 
 
 class _Zstd:
+    slow = False
+
     def __init__(self) -> None:
         import zstandard
 

@@ -121,8 +121,20 @@ async def export_increment(
     settle: float,
     progress: Callable[[int, int | None], None] | None,
     checkpoint_every: float,
+    publish: Callable[[], None] = lambda: None,
 ) -> ExportResult:
-    """One incremental run (see the module's docstring); the arguments are checked already."""
+    """One incremental run (see the module's docstring); the arguments are checked already.
+    ``publish()`` runs after each commit has put FILE in place (an upload, for a URL)."""
+
+    def recorded(state: Progress) -> Callable[[], None]:
+        remember = _remember(target, job, state)
+
+        def after_rename() -> None:
+            remember()
+            publish()
+
+        return after_rename
+
     started, requests = time.monotonic(), client.stats.requests
     totals = _Totals()
 
@@ -144,7 +156,7 @@ async def export_increment(
             totals.expected = walked.expected if totals.expected is None else totals.expected
         wrote = output.opened or start != "copy"
         if wrote:
-            await commit(output, _remember(target, job, state))
+            await commit(output, recorded(state))
         totals.new_rows += state.rows - state.base_rows
         return wrote
 
@@ -153,7 +165,7 @@ async def export_increment(
     if plan.progress is not None:  # the last run was cut short: finish it first
         last = plan.progress
         if plan.complete:
-            await in_thread(lambda: tidy_complete(target, _remember(target, job, last)))
+            await in_thread(lambda: tidy_complete(target, recorded(last)))
         else:
             totals.resumed_from_page = last.next_page
             await run(last, "resume", window_from(query["created_at"], last.since))

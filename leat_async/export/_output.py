@@ -146,8 +146,9 @@ def tidy_complete(target: Path, after_rename: Callable[[], None]) -> None:
 class FileOutput:
     """The partial file of one run: opened at the first row, saved, committed or abandoned.
 
-    With a ``codec``, the bytes are compressed (in a thread: the codecs let go of the GIL), and
-    a member ends at every checkpoint: ``progress.length`` is always where one ended.
+    With a ``codec``, the bytes are compressed (a slow one's in a thread: the codecs let go of
+    the GIL), and a member ends at every checkpoint: ``progress.length`` is always where one
+    ended.
     """
 
     def __init__(
@@ -191,10 +192,10 @@ class FileOutput:
             blob = self._encode(rows)
             if self._out is None:
                 await self._open()
-            if self._codec is None:
-                self._put(blob)  # buffered: one page, well under a millisecond
+            if self._codec is None or not self._codec.slow:
+                self._put(blob)  # buffered (zstd: compressed too), well under a millisecond
             else:
-                await in_thread(lambda: self._put(blob))
+                await in_thread(lambda: self._put(blob))  # gzip: about a millisecond a page
         state = self.progress
         if self._codec is None:
             state.length = self._written

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import operator
 import os
 import shutil
 import time
@@ -47,10 +48,11 @@ __all__ = [
     "fsync_file",
     "read_row_groups",
     "read_transactions",
+    "write_part",
 ]
 
 #: the most rows in one part, and so in one row group of the file
-ROW_GROUP: Final = 50_000
+ROW_GROUP: Final = 16_384  # a part's rows in memory stay well under 128 MiB with pyarrow's
 _ASSEMBLED: Final = "assembled.parquet"
 
 SCHEMA: Final = pa.schema(
@@ -83,19 +85,24 @@ else:
             return json_text(value)
 
 
+_FIELDS: Final = tuple(
+    map(
+        operator.attrgetter,
+        ("id", "uuid", "amount_in_cents", "type", "settled"),
+    )
+)
+_CARD: Final = (operator.attrgetter("id"), operator.attrgetter("uuid"))
+_SHOP: Final = (operator.attrgetter("id"), operator.attrgetter("uuid"), operator.attrgetter("name"))
+
+
 def columns_of(rows: Sequence[GiftcardTransaction]) -> list[list[Any]]:
     """The rows' values, one list per column of :data:`SCHEMA` (pure)."""
+    cards = [tx.card for tx in rows]
+    shops = [tx.shop for tx in rows]
     return [
-        [tx.id for tx in rows],
-        [tx.uuid for tx in rows],
-        [tx.amount_in_cents for tx in rows],
-        [tx.type for tx in rows],
-        [tx.settled for tx in rows],
-        [tx.card.id for tx in rows],
-        [tx.card.uuid for tx in rows],
-        [tx.shop.id for tx in rows],
-        [tx.shop.uuid for tx in rows],
-        [tx.shop.name for tx in rows],
+        *(list(map(get, rows)) for get in _FIELDS),
+        *(list(map(get, cards)) for get in _CARD),
+        *(list(map(get, shops)) for get in _SHOP),
         [tx.created_at for tx in rows],
         [_settlements(tx.settlements) for tx in rows],
     ]
@@ -121,11 +128,22 @@ def table_of(columns: list[list[Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
+def write_part(table: pa.Table, path: Path) -> None:
+    """A part: dictionaries but no compression, since the assembly reads it again at once
+    (and writes the zstd row groups); a dataset's parts are its files, compressed."""
+    pq.write_table(table, path, compression="none")
+
+
+def _release() -> None:
+    """Give what Arrow's allocator keeps back to the system: peak memory stays one part's."""
+    pa.default_memory_pool().release_unused()
+
+
 def read_row_groups(path: Path) -> Iterator[pa.Table]:
     """A Parquet file's row groups, one at a time."""
     with pq.ParquetFile(path) as file:
         for i in range(file.num_row_groups):
-            yield file.read_row_group(i)
+            yield file.read_row_group(i, use_threads=False)
 
 
 def read_transactions(path: str | os.PathLike[str]) -> Iterator[GiftcardTransaction]:
@@ -170,7 +188,9 @@ class ParquetOutput:
         self._dir, self._checkpoint = partial_path(target), checkpoint_path(target)
         self._start = start
         self._every = checkpoint_every
-        self._columns: list[list[Any]] = [[] for _ in SCHEMA]
+        # a page each, made Arrow's at once: Python's objects would take 4x the memory (a thread
+        # of their own to convert them was slower: the conversion holds the GIL)
+        self._tables: list[pa.Table] = []
         self._pending = 0  # rows held, not in a part yet
         self._opened = False
         self._saved_at = time.monotonic()
@@ -205,22 +225,23 @@ class ParquetOutput:
 
     def _hold(self, rows: Sequence[GiftcardTransaction]) -> None:
         """Keep a page's rows until the next part."""
-        for column, values in zip(self._columns, columns_of(rows), strict=True):
-            column.extend(values)
+        self._tables.append(table_of(columns_of(rows)))
 
     def _take(self) -> tuple[Any, Progress]:
         """The held rows, and the checkpoint that counts them once they are parts."""
-        columns, self._columns = self._columns, [[] for _ in SCHEMA]
+        tables, self._tables = self._tables, []
         if self._pending:
             self.progress.parts += 1
         self._pending = 0
-        return columns, attrs.evolve(self.progress)
+        return tables, attrs.evolve(self.progress)
 
     def _write_parts(self, taken: Any, state: Progress) -> None:
         """The held rows as the checkpoint's last part, durably."""
-        if taken[0]:
+        if taken:
             path = _part(self._dir, state.parts)
-            pq.write_table(table_of(taken), path, compression="zstd")
+            write_part(pa.concat_tables(taken), path)
+            taken.clear()
+            _release()
             fsync_file(path)
             fsync_dir(self._dir)
 
@@ -311,6 +332,7 @@ class ParquetOutput:
                     if held >= ROW_GROUP:
                         writer.write_table(pa.concat_tables(groups))
                         groups, held = [], 0
+                        _release()
             if groups or not sources:
                 writer.write_table(pa.concat_tables(groups) if groups else SCHEMA.empty_table())
         fsync_file(assembled)

@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
+from ._formats import ExtraMissingError
+
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
     "ExtraMissingError",
@@ -49,11 +51,6 @@ _SCHEME: Final = re.compile(r"([A-Za-z][A-Za-z0-9+.-]+)://")
 _USER_PART: Final = re.compile(r"^([^/]*://)[^/@]*@")
 
 
-class ExtraMissingError(ValueError):
-    """An export to a URL whose fsspec implementation is not installed (the message says what
-    to install)."""
-
-
 def is_remote(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` is a URL to upload to: a string ``scheme://...`` other than ``file://``.
 
@@ -72,7 +69,7 @@ def require_fsspec(url: str) -> None:
     extra = _EXTRAS.get(protocol)
     install = f"the {extra} extra: pip install 'leat-async[{extra}]'" if extra else None
     try:
-        import fsspec  # type: ignore[import-untyped]
+        import fsspec
     except ImportError:
         wanted = install or f"fsspec and its {protocol} implementation: pip install fsspec"
         raise ExtraMissingError(f"{_shown(url)} needs {wanted}") from None
@@ -121,7 +118,7 @@ def upload(
     is one job's).
     """
     require_fsspec(url)
-    from fsspec.core import url_to_fs  # type: ignore[import-untyped]
+    from fsspec.core import url_to_fs
 
     shown = _shown(url)
     try:
@@ -155,7 +152,7 @@ def upload(
 
 def _discard(target: Any) -> None:
     """Throw away an unfinished upload (S3: AbortMultipartUpload) and the file object with it."""
-    from fsspec.spec import AbstractBufferedFile  # type: ignore[import-untyped]
+    from fsspec.spec import AbstractBufferedFile
 
     with contextlib.suppress(Exception):  # the failure that brought us here is the one to tell
         target.discard()

@@ -39,6 +39,7 @@ class ExportResult:
     path: Path | None  # the file written (symlinks followed), or the pipe; None: a stream
     format: ExportFormat
     compression: Compression = "none"
+    url: str | None = None  # exported to object storage: the object (``path`` is None)
     rows: int  # rows in the finished file
     rows_this_run: int
     pages: int  # pages fetched by this run
