@@ -31,7 +31,7 @@ from leat_async.reconcile import read_export
 from leat_async.testing import FakeLeat, Fault
 
 from ._command import cli, start
-from .conftest import ONE_TRY, TOKEN, seed_rows
+from .conftest import LONG_AGO, ONE_TRY, TOKEN, seed_rows
 from .test_export import api_rows
 from .test_incremental import T0, T1, Clock, add_rows
 
@@ -352,3 +352,14 @@ async def test_the_command_refuses_a_partitioned_csv(fake: FakeLeat, tmp_path: P
     (out / "x").mkdir(parents=True)
     done = await cli("export", "--base-url", fake.url, "-o", str(out), "--partition-by", "day")
     assert done.status == 2 and "is not empty" in done.line and fake.requests == []
+
+
+def test_what_parquet_cannot_hold_is_said_or_made_valid() -> None:
+    from leat_async.export._parquet import table_of
+
+    row = [[1], ["u-\udc80"], [5], ["STANDARD"], [True], [2], [None], [3], [None], ["Shop"],
+           [LONG_AGO], ["[]"]]  # fmt: skip
+    assert table_of(row).column("uuid").to_pylist() == ["u-?"]  # UTF-8 cannot hold a surrogate
+    row[0] = [2**70]
+    with pytest.raises(ValueError, match="export it as JSONL"):
+        table_of(row)

@@ -115,7 +115,8 @@ def _valid_text(value: Any) -> Any:
 
 
 def table_of(columns: list[list[Any]]) -> pa.Table:
-    """The columns as a table of :data:`SCHEMA`; an id beyond 64 bits is ``OverflowError``."""
+    """The columns as a table of :data:`SCHEMA`; a number beyond 64 bits is ``ValueError``
+    (a lone surrogate in a text, which UTF-8 cannot hold, is written as ``?``)."""
     try:
         arrays = [pa.array(c, f.type) for c, f in zip(columns, SCHEMA, strict=True)]
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so Parquet) cannot hold
@@ -123,8 +124,10 @@ def table_of(columns: list[list[Any]]) -> pa.Table:
             pa.array([_valid_text(v) for v in c], f.type)
             for c, f in zip(columns, SCHEMA, strict=True)
         ]
-    except pa.ArrowInvalid as exc:
-        raise OverflowError(f"a value does not fit its Parquet column: {exc}") from None
+    except (OverflowError, pa.ArrowInvalid) as exc:
+        raise ValueError(
+            f"a transaction does not fit Parquet's int64 columns ({exc}): export it as JSONL"
+        ) from None
     return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
