@@ -15,6 +15,8 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+import shtab
+
 from .. import LeatError, __version__
 from ..export import CheckpointError, OutputBusyError, saved_rows
 from ..reconcile import InputError
@@ -35,6 +37,7 @@ from ._common import (
     read_secrets,
 )
 from ._export import _BrokenPipe, add_export
+from ._lookups import add_lookups
 from ._reconcile import add_reconcile
 
 __all__ = ["FAKE_END", "build_parser", "main"]
@@ -43,13 +46,19 @@ __all__ = ["FAKE_END", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Bulk jobs on Leat's giftcard transactions: export and reconcile.",
+        description="Leat's giftcard transactions from the command line: bulk jobs (export, "
+        "reconcile), look-ups and a guarded refund (giftcards, transactions, webhooks).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # bash/zsh completion generated from these very parsers, so it cannot drift from them
+    shtab.add_argument_to(
+        parser, ["--print-completion"], help="print a bash or zsh completion script"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     export, rec = add_export(commands), add_reconcile(commands)
+    lookups = add_lookups(commands)
     _add_verbosity(parser, default=None)
-    for command in (export, rec):
+    for command in (export, rec, *lookups):
         _add_verbosity(command, default=argparse.SUPPRESS)
     return parser
 
