@@ -122,3 +122,46 @@ def test_completion_scripts_know_every_command(tmp_path: Path) -> None:
         script.write_text(done.stdout)
         if shell == "bash":  # it parses
             subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)  # noqa: S603,S607
+
+
+def test_an_api_errors_repr_shows_its_kind_code_and_status() -> None:
+    from leat_async import GiftcardNotFoundError
+
+    error = GiftcardNotFoundError(
+        "Kaart niet gevonden | Giftcard not found.", status=400, code=5001,
+        headers={"X-Request-Id": "r-1"},
+    )  # fmt: skip
+    assert repr(error) == (
+        "GiftcardNotFoundError(code=5001, status=400, message='Giftcard not found.', "
+        "request_id='r-1')"
+    )
+
+
+async def test_an_output_that_cannot_be_written_is_exit_2_before_any_request(
+    fake: FakeLeat, tmp_path: Path
+) -> None:
+    seed_rows(fake, 3)
+    proc = await start("export", "--base-url", fake.url, "-o", "/proc/leat-x.jsonl")
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 2 and b"cannot write /proc/leat-x.jsonl" in err
+    assert fake.requests == []
+
+
+async def test_quiet_reconcile_prints_nothing_but_says_by_its_status(
+    fake: FakeLeat, tmp_path: Path
+) -> None:
+    seed_rows(fake, 4)
+    ledger = tmp_path / "ledger.csv"
+    ledger.write_text("reference,giftcard_uuid,shop_uuid,amount_in_cents,created_at\n")
+    proc = await start(
+        "reconcile",
+        "--ledger",
+        str(ledger),
+        "--base-url",
+        fake.url,
+        "-o",
+        str(tmp_path / "r.csv"),
+        "-q",
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 1 and out == b"" and err == b""  # 4 unexpected_in_leat

@@ -183,6 +183,15 @@ class LeatAPIError(LeatError):
         headers = CIMultiDictProxy(CIMultiDict(state.get("headers", ())))
         self.__dict__.update({**state, "headers": headers})
 
+    def __repr__(self) -> str:
+        # what a log or a debugger shows: the kind, Leat's code and the status at a glance
+        request = f", request_id={self.request_id!r}" if self.request_id else ""
+        message = english(self.message)[:200]
+        return (
+            f"{type(self).__name__}(code={self.code!r}, status={self.status}, "
+            f"message={message!r}{request})"
+        )
+
     def __str__(self) -> str:
         text = english(self.message) or "Leat API error"
         parts = [f"code {self.code}"] if self.code is not None else []

@@ -9,6 +9,7 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,7 +211,20 @@ def _check_output(path: str) -> Path:
         raise UsageError(f"cannot write {path}: {_one_line(exc)}") from None
     if where.stream is None and not where.path.parent.is_dir():
         raise UsageError(f"the directory of {path} does not exist")
+    if where.stream is None:
+        _can_write_in(where.path.parent, path)
     return Path(path)
+
+
+def _can_write_in(directory: Path, shown: str) -> None:
+    """Exit 2 now, before any request, if no file can be made in ``directory`` (read-only,
+    not ours, or a file system like /proc that takes none): asking the OS is the only sure way,
+    as root passes every permission check."""
+    try:
+        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".leat-async-probe-")  # noqa: SIM115
+    except OSError as exc:
+        raise UsageError(f"cannot write {shown}: {_one_line(exc)}") from None
+    probe.close()  # and so removed
 
 
 def _is_stream(path: Path) -> bool:

@@ -277,8 +277,9 @@ async def _fetch_and_reconcile(
 def _print_summary(
     summary: ReconcileSummary, report: Path | None, seconds: float, *, quiet: bool
 ) -> None:
-    """The counts on stdout (unless the report goes there), one summary line on stderr."""
-    if report is not None:
+    """The counts on stdout (unless the report goes there), one summary line on stderr;
+    ``quiet``: neither (the exit status says whether everything matched)."""
+    if report is not None and not quiet:
         print_counts(summary, report)
     if not quiet:
         _say(summary_line(summary, seconds, report))
