@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -221,10 +222,14 @@ def _can_write_in(directory: Path, shown: str) -> None:
     not ours, or a file system like /proc that takes none): asking the OS is the only sure way,
     as root passes every permission check."""
     try:
-        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".leat-async-probe-")  # noqa: SIM115
+        try:  # a file without a name: nothing is left behind, whenever the process dies
+            os.close(os.open(directory, os.O_TMPFILE | os.O_WRONLY, 0o600))
+        except (AttributeError, OSError) as exc:  # no O_TMPFILE here, or not on this file system
+            if isinstance(exc, OSError) and exc.errno != errno.EOPNOTSUPP:
+                raise
+            tempfile.NamedTemporaryFile(dir=directory, prefix=".leat-async-probe-").close()
     except OSError as exc:
         raise UsageError(f"cannot write {shown}: {_one_line(exc)}") from None
-    probe.close()  # and so removed
 
 
 def _is_stream(path: Path) -> bool:
