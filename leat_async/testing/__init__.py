@@ -1,10 +1,12 @@
 """A fake Leat server (giftcard transactions and giftcards), in-process, over real loopback HTTP.
 
+    from leat_async import LeatClient
     from leat_async.testing import FakeLeat, Fault
 
     async with FakeLeat(token="test-token") as fake:        # listens on 127.0.0.1, a free port
         shop = fake.add_shop(name="Krusty Krab")
         card = fake.add_card(balance_in_cents=5000)          # not reincrementable by default
+        assert card.uuid is not None                         # None only for old cards (NULL)
         fake.seed(1_000)                                     # or bulk history: shops, cards, rows
         async with LeatClient(fake.token, base_url=fake.url) as client:
             tx = await client.giftcard_transactions.create(
