@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 import yarl
 
+from leat_async import LeatClient
 from leat_async.testing import FakeLeat, Fault, RecordedRequest
 from leat_async.testing._listing import page_meta, parse_iso_bound_us
 from leat_async.testing._ratelimit import FixedWindow
@@ -699,6 +700,24 @@ async def test_command_line_serves_until_interrupted() -> None:
     _, stderr = await asyncio.wait_for(proc.communicate(), 10)
     assert proc.returncode == 0
     assert b"Traceback" not in stderr
+    said = stderr.decode().splitlines()  # for a person: the token, and codes that work
+    assert said[0].startswith(f"token: {TOKEN} ") and said[1].startswith("cards to try: ")
+
+
+async def test_a_hook_removed_is_called_no_more() -> None:
+    seen: list[str] = []
+
+    def hook(request: RecordedRequest) -> None:
+        seen.append(request.path)
+
+    async with FakeLeat() as fake, LeatClient(fake.token, base_url=fake.url) as client:
+        fake.add_hook(hook)
+        await client.giftcard_transactions.list()
+        fake.remove_hook(hook)
+        await client.giftcard_transactions.list()
+        assert seen == ["/giftcard-transactions"]
+        with pytest.raises(ValueError, match=r"not in list"):
+            fake.remove_hook(hook)
 
 
 # -- a bounded request log (a long-running standalone fake) --------------------------------------

@@ -70,8 +70,20 @@ async def _serve(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with fake:
-        print(fake.url, flush=True)
+        print(fake.url, flush=True)  # the one line on stdout: scripts read it
+        for line in _what_to_try(fake):
+            print(line, file=sys.stderr, flush=True)
         await stop.wait()
+
+
+def _what_to_try(fake: FakeLeat) -> list[str]:
+    """For a person on stderr: the token to use, and a few card codes that work."""
+    cards = [c for c in fake.cards if c.uuid is not None and c.balance_in_cents > 0][:3]
+    codes = ", ".join(f"{c.hash} ({c.balance_in_cents} cents)" for c in cards)
+    return [
+        f"token: {fake.token} (LEAT_TOKEN={fake.token} leat-async ... --base-url {fake.url})",
+        f"cards to try: {codes}" if codes else "no cards yet (--seed N adds some)",
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -275,8 +275,15 @@ class FakeLeat(Seeding):
         return best
 
     def add_hook(self, fn: Hook) -> None:
-        """Call ``fn(recorded_request)`` after each request, before its answer is sent."""
+        """Call ``fn(recorded_request)`` (a :class:`RecordedRequest`: ``method``, ``path``,
+        ``query``, ``json``, ``status``...; never the token) after each request, before its
+        answer is sent; it runs on the server's loop and must not block. :meth:`remove_hook`
+        undoes it."""
         self._rt.hooks.append(fn)
+
+    def remove_hook(self, fn: Hook) -> None:
+        """Stop calling ``fn`` (added by :meth:`add_hook`); ``ValueError`` if it was not."""
+        self._rt.hooks.remove(fn)
 
     def add_fault(self, fault: Fault) -> None:
         self._rt.faults.add(fault)
