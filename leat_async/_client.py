@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 
@@ -15,11 +16,16 @@ from ._http.observe import Event, Stats
 from ._http.pacing import LocalRateState, RateState
 from ._http.retry import RetryPolicy
 from ._http.signin import ClientCredentials, SignIn
+from ._http.telemetry import Telemetry
 from ._http.transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_TOTAL, EnvProxies
 from ._version import __version__
 from .resources.giftcard_transactions import GiftcardTransactions
 from .resources.giftcards import GiftcardPrograms, Giftcards
 from .resources.webhook_subscriptions import WebhookSubscriptions
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MAX_ANSWER_BYTES", "LeatClient"]
 
@@ -88,6 +94,10 @@ class LeatClient(AsyncClosing):
     its own (unless the caller sets it): where the server echoes ``custom_attributes``,
     ``recover()`` then tells look-alike charges apart exactly. Off by default: Leat accepts
     only the custom attributes the account defines.
+    ``tracer_provider``, ``meter_provider``: where the OpenTelemetry spans and metrics go (the
+    ``leat-async[otel]`` extra; ``None``: the global providers): a span per call (a walk is
+    one) with a CLIENT span per HTTP attempt, and ``http.client.request.duration``. Without
+    opentelemetry installed they are not used and cost nothing.
     """
 
     def __init__(
@@ -107,6 +117,8 @@ class LeatClient(AsyncClosing):
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         correlation_attribute: str | None = None,
         partner_id: str | None = None,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         credentials = token if isinstance(token, ClientCredentials) else None
         if credentials is None:
@@ -171,6 +183,12 @@ class LeatClient(AsyncClosing):
             proxies=proxies,
             max_answer_bytes=max_bytes,
             signin=signin,
+            telemetry=Telemetry.start(
+                tracer_provider=tracer_provider,
+                meter_provider=meter_provider,
+                base_url=self._base_url,
+                version=__version__,
+            ),
         )
         if correlation_attribute is not None and (
             not isinstance(correlation_attribute, str) or not correlation_attribute.strip()

@@ -18,6 +18,7 @@ from .errors import Operation
 
 __all__ = [
     "API_PREFIX",
+    "SECRET_QUERY",
     "Request",
     "check_base_url",
     "encode_json",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 API_PREFIX = "/api/v3/oauth/clients"
+#: Query parameters whose values are card codes (enough to spend a card): never reported.
+SECRET_QUERY = frozenset({"hash", "giftcard_hash"})
 
 try:  # a core dependency on CPython; PyPy has the standard library's json
     import orjson
@@ -87,6 +90,19 @@ class Request:
                     sent[name] = "[redacted]"
             return sent
         return {"uuid": self.subject} if self.subject is not None else {}
+
+    @property
+    def template(self) -> str:
+        """The path with its uuid as ``{uuid}``: what telemetry names (never the uuid)."""
+        return self.path if self.subject is None else self.path.replace(self.subject, "{uuid}")
+
+    def secrets(self) -> tuple[str, ...]:
+        """The card codes in the query (what no report may hold)."""
+        return tuple(value for name, value in self.query if name in SECRET_QUERY and value)
+
+    def redacted_query(self) -> tuple[tuple[str, str], ...]:
+        """The query with every card code as ``REDACTED``."""
+        return tuple((k, "REDACTED" if k in SECRET_QUERY else v) for k, v in self.query)
 
     @property
     def idempotent(self) -> bool:

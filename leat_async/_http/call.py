@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import attrs
 
 from .._api.errors import LeatTimeoutError
 from .._api.wire import Request
 from .transport import Timeouts
+
+if TYPE_CHECKING:
+    from .telemetry import CallTrace
 
 __all__ = ["MIN_ATTEMPT", "Call"]
 
@@ -33,6 +36,8 @@ class Call:
     sent_at: datetime | None = None  # when the latest attempt was sent (money only)
     attempts: int = 0  # attempts sent so far (money only)
     authorization: str | None = None  # the signed-in header of the latest attempt, if any
+    trace: CallTrace | None = None  # where its attempts go in the trace (None: no telemetry)
+    rate_wait: float = 0.0  # seconds waited for the rate limit since the latest attempt
 
     def left(self) -> float:
         return self.deadline - self.clock()

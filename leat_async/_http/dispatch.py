@@ -39,6 +39,7 @@ from .outcomes import (
 )
 from .pacing import RateState
 from .retry import RetryBudget, RetryPolicy, next_delay
+from .telemetry import Telemetry, WalkTrace
 from .transport import DEFAULT_MAX_ANSWER_BYTES, EnvProxies, Timeouts, exchange
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Dispatcher:
         proxies: EnvProxies | None = None,
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         signin: SignIn | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self._session = session
         self._signin = signin  # None: the token is in ``headers``
@@ -84,7 +86,9 @@ class Dispatcher:
         self._timeouts = timeouts
         self._horizon = landing_horizon
         self._budget = RetryBudget(ratio=retry.budget_ratio, capacity=retry.budget_min)
-        self._observe = Observer(on_event)
+        #: traces and metrics (``None``: opentelemetry is not installed)
+        self.telemetry = telemetry
+        self._observe = Observer(on_event, telemetry)
         self.stats: Stats = Stats()
         self._gates = Gates(
             max_concurrency=max_concurrency,
@@ -114,14 +118,16 @@ class Dispatcher:
         *,
         timeout: float | None = None,
         lost: Callable[[OutcomeUnknownError], None] | None = None,
+        walk: WalkTrace | None = None,
     ) -> Received[T]:
         """Send ``request`` under every gate; retry as the policy allows; parse the answer.
 
         ``parse``: a 2xx answer's body to the value (an exception from it means the answer is
         not what the API documents). ``timeout``: seconds per attempt for this call. ``lost``:
         told of a create or reverse whose outcome is unknown, in the request's own task (even
-        when its caller was cancelled). Arguments that cannot be sent raise ``ValueError``
-        before anything is counted or sent.
+        when its caller was cancelled). ``walk``: the walk a page's request belongs to (its
+        attempts are the walk's span's children). Arguments that cannot be sent raise
+        ``ValueError`` before anything is counted or sent.
         """
         body = request.encoded_body()
         clock = asyncio.get_running_loop().time
@@ -133,6 +139,8 @@ class Dispatcher:
             policy_deadline=self._policy.deadline,
             clock=clock,
         )
+        if self.telemetry is not None:  # the trace's place is the caller's, whoever sends
+            call.trace = self.telemetry.call(request, walk)
         if request.idempotent:
             return await self._run(call, parse)
         work = self._run(call, parse) if lost is None else self._run_telling(call, parse, lost)
@@ -156,6 +164,11 @@ class Dispatcher:
             raise
 
     async def _run(self, call: Call, parse: Callable[[bytes], T]) -> Received[T]:
+        if call.trace is None or self.telemetry is None:
+            return await self._attempts(call, parse)
+        return await self.telemetry.traced(call.trace, call.request, self._attempts(call, parse))
+
+    async def _attempts(self, call: Call, parse: Callable[[bytes], T]) -> Received[T]:
         request = call.request
         self._budget.on_request()
         attempt = 0
@@ -256,21 +269,26 @@ class Dispatcher:
         if not request.idempotent:  # what a money request cut short reports
             call.sent_at, call.attempts = datetime.now(UTC), attempt
         url = request.url(self._base)
-        outcome = await exchange(
-            session,
-            request,
-            url=url,
-            body=call.body,
-            headers=headers,
-            timeout=call.timeouts.within(call.left()),
-            proxy=self._proxies.for_url(url) if self._proxies is not None else None,
-            max_bytes=self._max_bytes,
-        )
+        sent = self._observe.sending(call, attempt, url)
+        try:
+            outcome = await exchange(
+                session,
+                request,
+                url=url,
+                body=call.body,
+                headers=headers,
+                timeout=call.timeouts.within(call.left()),
+                proxy=self._proxies.for_url(url) if self._proxies is not None else None,
+                max_bytes=self._max_bytes,
+            )
+        except BaseException as error:  # cancelled: the span still ends
+            self._observe.abandoned(sent, error)
+            raise
         if outcome.processed is Processed.NO:
             call.may_have_left = False  # refused or never sent: nothing is pending
         if outcome.date_header is not None:
             self.server_clock.observe(outcome.date_header)
-        self._observe.answered(request, attempt, outcome, time.perf_counter() - started)
+        self._observe.answered(request, attempt, outcome, time.perf_counter() - started, sent)
         return outcome
 
     def _own_headers(self, session: aiohttp.ClientSession) -> Mapping[str, str]:

@@ -103,6 +103,7 @@ class Gates:
             if wait > 0:
                 if wait > call.time_to_spare():
                     raise call.too_late("the rate limit", attempt - 1)
+                call.rate_wait += wait
                 await asyncio.sleep(wait)
                 continue
             if restamps == 0:

@@ -1,5 +1,5 @@
-"""What the client tells its user while it works: counters, events and log lines (never the
-token: only methods and paths)."""
+"""What the client tells its user while it works: counters, events, log lines and telemetry
+(never the token: only methods and paths; telemetry in :mod:`.telemetry`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,12 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 if TYPE_CHECKING:
+    from yarl import URL
+
     from .._api.wire import Request
+    from .call import Call
     from .outcomes import Outcome
+    from .telemetry import Attempt, Telemetry
 
 __all__ = ["Event", "EventKind", "Observer", "Stats", "emit"]
 
@@ -67,12 +71,27 @@ def emit(hook: Callable[[Event], None] | None, event: Event) -> None:
 
 
 class Observer:
-    """The events and log lines of the dispatcher's attempts, to one user's hook."""
+    """The events, log lines and telemetry of the dispatcher's attempts."""
 
-    __slots__ = ("_hook",)
+    __slots__ = ("_hook", "_telemetry")
 
-    def __init__(self, hook: Callable[[Event], None] | None) -> None:
+    def __init__(
+        self, hook: Callable[[Event], None] | None, telemetry: Telemetry | None = None
+    ) -> None:
         self._hook = hook
+        self._telemetry = telemetry
+
+    def sending(self, call: Call, attempt: int, url: URL) -> Attempt | None:
+        """The attempt's span (``None`` without telemetry), opened as it is sent."""
+        if self._telemetry is None or call.trace is None:
+            return None
+        waited, call.rate_wait = call.rate_wait, 0.0
+        return self._telemetry.attempt(call.trace, call.request, attempt, url, waited)
+
+    def abandoned(self, sent: Attempt | None, error: BaseException) -> None:
+        """An attempt cut short (cancelled) before it came to an outcome."""
+        if sent is not None and self._telemetry is not None:
+            self._telemetry.abandoned(sent, error)
 
     def event(
         self,
@@ -86,8 +105,17 @@ class Observer:
         if self._hook is not None:
             emit(self._hook, Event(kind, request.method, request.path, attempt, delay, cause))
 
-    def answered(self, request: Request, attempt: int, outcome: Outcome, elapsed: float) -> None:
-        """One DEBUG line and one ``response`` event per attempt."""
+    def answered(
+        self,
+        request: Request,
+        attempt: int,
+        outcome: Outcome,
+        elapsed: float,
+        sent: Attempt | None = None,
+    ) -> None:
+        """One DEBUG line, one ``response`` event and the end of its span per attempt."""
+        if sent is not None and self._telemetry is not None:
+            self._telemetry.attempted(sent, outcome, elapsed)
         status = outcome.answer.status if outcome.answer is not None else None
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
@@ -113,7 +141,9 @@ class Observer:
             )
 
     def retrying(self, request: Request, attempt: int, outcome: Outcome, delay: float) -> None:
-        """One INFO line and one ``retry`` event before the next attempt."""
+        """One INFO line, one ``retry`` event and a count before the next attempt."""
+        if self._telemetry is not None:
+            self._telemetry.retried(request, outcome)
         self.event("retry", request, attempt, delay=delay, cause=outcome.short())
         log.info(
             "retry %s %s: %s after attempt %d, waiting %.2f s",

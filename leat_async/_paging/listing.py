@@ -18,6 +18,7 @@ from .position import Key, Position
 if TYPE_CHECKING:
     from .._http.clock import ServerClock
     from .._http.outcomes import Received
+    from .._http.telemetry import WalkTrace
 
 __all__ = ["Listing", "Sort", "Source", "check_walk"]
 
@@ -91,7 +92,8 @@ class Source(Generic[T]):
     - ``fetch(number, bound)``: page ``number`` within the ``created_at`` range ``bound``;
     - ``start``: the first page of the walk; ``prefetch``: pages it may ask for ahead;
     - ``free_slots()``: the client's concurrency slots that no request holds or waits for;
-    - ``clock``: the client's estimate of the server's clock (for the walk's snapshot).
+    - ``clock``: the client's estimate of the server's clock (for the walk's snapshot);
+    - ``trace``: the walk's trace, ended with the walk (``None``: no telemetry).
     """
 
     listing: Listing[T]
@@ -100,3 +102,4 @@ class Source(Generic[T]):
     prefetch: int
     free_slots: Callable[[], int]
     clock: ServerClock
+    trace: WalkTrace | None = None

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Coroutine, Generator, Set
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import attrs
 
 from .._api.models import Page
 from .._api.params import CreatedAt
@@ -23,6 +26,7 @@ from .walk import PageIterator
 if TYPE_CHECKING:
     from .._http.dispatch import Dispatcher
     from .._http.outcomes import Received
+    from .._http.telemetry import WalkTrace
 
 __all__ = ["Pager"]
 
@@ -108,7 +112,11 @@ class Pager(Generic[T]):
     def pages(self) -> PageIterator[T]:
         """A new walk over the pages."""
         self._latest = state = self._new_state()
-        return PageIterator(self._source, state)
+        source = self._source
+        if (telemetry := self._dispatch.telemetry) is not None:  # a span for the whole walk
+            walk = telemetry.walk(self._listing.name)
+            source = attrs.evolve(source, fetch=partial(self._fetch, walk=walk), trace=walk)
+        return PageIterator(source, state)
 
     def __aiter__(self) -> ItemIterator[T]:
         """A new walk over the items."""
@@ -137,7 +145,7 @@ class Pager(Generic[T]):
         return (await self._fetch(self._start, bound)).value
 
     def _fetch(
-        self, number: int, bound: CreatedAt | None
+        self, number: int, bound: CreatedAt | None, walk: WalkTrace | None = None
     ) -> Coroutine[Any, Any, Received[Page[T]]]:
         listing = self._listing
-        return self._dispatch.send(listing.request(number, bound), listing.parse)
+        return self._dispatch.send(listing.request(number, bound), listing.parse, walk=walk)

@@ -115,12 +115,12 @@ class PageIterator(AsyncClosing, Generic[T]):
             raise StopAsyncIteration
         try:
             page = await self._next_page()
-        except BaseException:
+        except BaseException as error:
             if self._again is not None:  # a page fetched but not handed out: that one again
                 self._next, self._again = self._again, None
             elif self._tasks:  # asking again refetches the failed page: nothing is skipped
                 self._next = self._tasks[0][0]
-            self._cancel()
+            self._cancel(error)
             raise
         if page is None:
             self._done = True
@@ -143,7 +143,9 @@ class PageIterator(AsyncClosing, Generic[T]):
     def __del__(self) -> None:
         self._cancel()
 
-    def _cancel(self) -> None:
+    def _cancel(self, error: BaseException | None = None) -> None:
+        if self._source.trace is not None:  # the walk's span ends with it (or its failure)
+            self._source.trace.end(error)
         if self._armed is not None:
             self._armed.cancel()
             self._armed = None
