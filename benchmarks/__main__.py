@@ -17,6 +17,7 @@ from . import (
     bench_convert,
     bench_export,
     bench_money,
+    bench_otel,
     bench_pager,
     bench_rate,
     bench_reconcile,
@@ -36,6 +37,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Section]]] = {
     "ties": bench_ties.run,
     "webhooks": bench_webhooks.run,
     "warehouse": bench_warehouse.run,
+    "otel": bench_otel.run,
 }
 
 
