@@ -53,7 +53,22 @@ async def test_events_tell_each_attempt_cheaply_and_never_the_token(
     assert answered.status == 200 and answered.method == "POST" and answered.elapsed is not None
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
     assert any("POST /giftcard-transactions attempt 1: HTTP 200 in" in line for line in lines)
+    assert any("GET /giftcard-transactions?perPage=" in line and "page=1" in line for line in lines)
     assert TOKEN not in caplog.text and all(TOKEN not in repr(e) for e in events)
+
+
+async def test_debug_lines_tell_pages_apart_and_never_show_a_card_code(
+    fake: FakeLeat, caplog: Any
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="leat_async")
+    card = fake.add_card(balance_in_cents=1000, hash="CODE-ON-THE-CARD")
+    async with LeatClient(TOKEN, base_url=fake.url, retry=FAST_RETRY) as client:
+        await client.giftcard_transactions.list(giftcard_hash=card.hash)
+        await client.giftcards.find_by_hash(card.hash)
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any("giftcard_hash=REDACTED" in line for line in lines), lines
+    assert any("hash=REDACTED" in line and "find-one-by" in line for line in lines), lines
+    assert "CODE-ON-THE-CARD" not in caplog.text
 
 
 async def test_a_hook_that_raises_never_breaks_a_charge(

@@ -118,10 +118,12 @@ class Observer:
             self._telemetry.attempted(sent, outcome, elapsed)
         status = outcome.answer.status if outcome.answer is not None else None
         if log.isEnabledFor(logging.DEBUG):
+            query = "&".join(f"{k}={v}" for k, v in request.redacted_query())
             log.debug(
-                "%s %s attempt %d: %s in %.3f s",
+                "%s %s%s attempt %d: %s in %.3f s",
                 request.method,
                 request.path,
+                f"?{query}" if query else "",  # pages told apart; card codes as REDACTED
                 attempt,
                 outcome.short(),
                 elapsed,
