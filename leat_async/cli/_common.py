@@ -177,15 +177,24 @@ def _add_fetch_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: the arguments that may be given as ``-`` to come from standard input, as the help shows them;
+#: a card code must not be empty
+_FROM_STDIN = {"giftcard_hash": "--giftcard-hash", "code": "CODE", "secret": "--secret"}
+
+
 def read_secrets(args: argparse.Namespace) -> None:
-    """A card's code given as ``-`` is read from standard input (one line): a code is enough
-    to spend a card, and a command line is visible to every user of the machine."""
-    if getattr(args, "giftcard_hash", None) != STDOUT:
-        return
-    code = sys.stdin.readline().rstrip("\r\n")
-    if not code:
-        raise UsageError("--giftcard-hash -: standard input held no card code")
-    args.giftcard_hash = code
+    """Card codes and secrets given as ``-`` are read from standard input (one line each, in
+    the order of ``_FROM_STDIN``): a code is enough to spend a card, and a command line is
+    visible to every user of the machine. ``--secret`` takes nothing else."""
+    if getattr(args, "secret", None) not in (None, STDOUT):
+        raise UsageError("--secret takes only - (the secret from standard input, never argv)")
+    for name, shown in _FROM_STDIN.items():
+        if getattr(args, name, None) != STDOUT:
+            continue
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value and name != "secret":
+            raise UsageError(f"{shown} -: standard input held no card code")
+        setattr(args, name, value)
 
 
 # -- shared plumbing --------------------------------------------------------------------------

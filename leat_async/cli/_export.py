@@ -152,14 +152,7 @@ def _run_export(args: argparse.Namespace) -> int:
 def _chosen_format(args: argparse.Namespace, name: str) -> tuple[ExportFormat, Compression]:
     """What ``-o NAME`` (and --format, --compression) asks for, installed: else exit 2."""
     try:
-        if args.partition_by is not None:
-            if name == STDOUT:
-                raise ValueError("--partition-by writes a directory: give -o DIR")
-            if args.format not in (None, "parquet") or args.compression not in (None, "none"):
-                raise ValueError("--partition-by writes Parquet: leave out --format/--compression")
-            chosen: tuple[ExportFormat, Compression] = ("parquet", "none")
-        else:
-            chosen = format_of(name, args.format, args.compression)
+        chosen = format_of(name, args.format, args.compression, partition_by=args.partition_by)
         require_extra(*chosen)
     except ValueError as exc:
         raise UsageError(_one_line(exc)) from None
@@ -185,7 +178,7 @@ async def _export(
                 client,
                 destination,
                 format=chosen[0],
-                compression=None if args.partition_by else chosen[1],
+                compression=chosen[1],
                 partition_by=args.partition_by,
                 created_at=created_at,
                 shop_uuid=args.shop_uuid,

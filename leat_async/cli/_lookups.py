@@ -3,14 +3,13 @@
 Each prints the API's object(s): with ``--json`` as JSON with the API's field names (one object
 per line for a list), else a short aligned table. A look-up that finds nothing exits 1;
 ``reverse`` without ``--yes`` exits 2 and sends nothing. A card code or a secret given as ``-``
-is read from standard input, so it never reaches the process list.
+is read from standard input (``read_secrets``), so it never reaches the process list.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,6 @@ from ..export import transaction_json
 from ..signals import run_job
 from ._common import (
     EXIT_OK,
-    STDOUT,
     Commands,
     UsageError,
     _add_fetch_options,
@@ -97,14 +95,6 @@ def add_lookups(commands: Commands) -> list[argparse.ArgumentParser]:
 def _run(args: argparse.Namespace, run: Any) -> int:
     if getattr(args, "action", None) == "reverse" and not args.yes:
         raise UsageError("reverse sends a refund: add --yes to send it (nothing was sent)")
-    if getattr(args, "secret", None) not in (None, STDOUT):
-        raise UsageError("--secret takes only - (the secret from standard input, never argv)")
-    if getattr(args, "secret", None) == STDOUT:
-        args.secret = sys.stdin.readline().rstrip("\r\n")
-    if getattr(args, "code", None) == STDOUT:
-        args.code = sys.stdin.readline().rstrip("\r\n")
-        if not args.code:
-            raise UsageError("CODE -: standard input held no card code")
 
     async def go() -> int:
         async with _client(args) as (client, _):
@@ -125,11 +115,11 @@ Rows = tuple[Sequence[str], list[dict[str, Any]]]
 
 
 async def _find(client: LeatClient, args: argparse.Namespace) -> Rows:
-    return _CARD_COLUMNS, [_card_doc(await client.giftcards.find_by_hash(args.code))]
+    return _CARD_COLUMNS, [_plain(await client.giftcards.find_by_hash(args.code))]
 
 
 async def _card(client: LeatClient, args: argparse.Namespace) -> Rows:
-    return _CARD_COLUMNS, [_card_doc(await client.giftcards.get(args.uuid))]
+    return _CARD_COLUMNS, [_plain(await client.giftcards.get(args.uuid))]
 
 
 async def _transaction(client: LeatClient, args: argparse.Namespace) -> Rows:
@@ -191,10 +181,6 @@ def _plain(value: Any) -> dict[str, Any]:
 
 def _serialise(_: Any, __: Any, value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _card_doc(card: Any) -> dict[str, Any]:
-    return _plain(card)
 
 
 def _cell(doc: dict[str, Any], column: str) -> str:

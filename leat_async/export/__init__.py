@@ -49,15 +49,14 @@ from ._formats import (
     ExportFormat,
     ExtraMissingError,
     PartitionBy,
-    codec_for,
     format_of,
     open_compressed,
     require_extra,
 )
 from ._incremental import export_increment
-from ._output import StreamOutput, in_thread, plan_run, tidy_complete
+from ._output import in_thread, plan_run, tidy_complete
 from ._remote import is_remote, require_fsspec, staging_path, upload
-from ._rows import CSV_COLUMNS, CSV_TEXT_COLUMNS, ENCODERS, HEADERS, transaction_json
+from ._rows import CSV_COLUMNS, CSV_TEXT_COLUMNS, transaction_json
 from ._run import (
     PER_PAGE,
     ExportResult,
@@ -65,9 +64,10 @@ from ._run import (
     commit,
     file_output,
     resuming,
+    stream_output,
     walk_into,
 )
-from ._targets import check_streamable, dataset_dir, format_for
+from ._targets import check_streamable, dataset_dir
 
 DEFAULT_SETTLE: Final = 60.0
 _NOTHING_WALKED: Final = Walked(0, None)
@@ -210,7 +210,7 @@ async def export_transactions(
     :class:`~leat_async.LeatError`; file errors raise ``OSError``.
     """
     name = os.fspath(path) if isinstance(path, str | os.PathLike) else ""
-    fmt, comp = format_for(name, format, compression, partition_by)
+    fmt, comp = format_of(name, format, compression, partition_by=partition_by)
     require_extra(fmt, comp)
     url = path if isinstance(path, str) and is_remote(path) else None
     if url is not None:
@@ -343,14 +343,7 @@ async def _export_to_stream(
 ) -> ExportResult:
     started, requests = time.monotonic(), client.stats.requests
     state = Progress(job)
-    fmt = job["format"]
-    output = StreamOutput(
-        stream,
-        state,
-        encode=ENCODERS[fmt],
-        header=HEADERS[fmt],
-        codec=codec_for(job.get("compression", "none")),
-    )
+    output = stream_output(stream, state)
     if progress is not None:
         progress(0, None)
     pager = client.giftcard_transactions.list(per_page=PER_PAGE, **query)

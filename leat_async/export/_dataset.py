@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -32,7 +31,7 @@ import pyarrow.parquet as pq
 
 from .. import GiftcardTransaction
 from ._checkpoints import CheckpointError, Progress, fsync_dir, write_atomically
-from ._output import Start, tidy_complete
+from ._output import Start
 from ._parquet import ParquetOutput, columns_of, fsync_file, table_of
 
 __all__ = ["DatasetOutput", "partition_of"]
@@ -108,7 +107,7 @@ class DatasetOutput(ParquetOutput):
         for tmp in self._dir.glob("*/*.tmp"):
             tmp.unlink()
 
-    def _finish(self, state: Progress, after_rename: Callable[[], None]) -> None:
+    def _put_in_place(self, state: Progress) -> None:
         """DIR appears whole (a first run), or gains the staged files (a later one)."""
         if not state.done:
             state.done = True
@@ -127,9 +126,3 @@ class DatasetOutput(ParquetOutput):
                     os.replace(path, folder / path.name)
                     fsync_dir(folder)
             fsync_dir(target.parent)
-
-        def tidy() -> None:
-            after_rename()
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-        tidy_complete(target, tidy)

@@ -60,10 +60,17 @@ class ExtraMissingError(ValueError):
 
 
 def format_of(
-    name: str, format: str | None = None, compression: str | None = None
+    name: str,
+    format: str | None = None,
+    compression: str | None = None,
+    *,
+    partition_by: str | None = None,
 ) -> tuple[ExportFormat, Compression]:
     """The format and compression of an export to a file called ``name``: what is asked for,
-    else what its suffixes say. ``ValueError`` for a pair that cannot be written."""
+    else what its suffixes say (a partitioned dataset: Parquet, whatever its name).
+    ``ValueError`` for what cannot be written."""
+    if partition_by is not None:
+        return _dataset_format(name, format, compression, partition_by)
     if format is not None and format not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r:.40}")
     if compression is not None and compression not in COMPRESSIONS:
@@ -83,6 +90,23 @@ def format_of(
             f"({comp}) or choose jsonl or csv"
         )
     return fmt, comp
+
+
+def _dataset_format(
+    name: str, format: str | None, compression: str | None, partition_by: str
+) -> tuple[ExportFormat, Compression]:
+    if partition_by not in PARTITIONS:
+        raise ValueError(f"partition_by must be day or month, got {partition_by!r:.40}")
+    if format not in (None, "parquet") or compression not in (None, "none"):
+        raise ValueError(
+            "a partitioned dataset (--partition-by writes Parquet): leave out the format and "
+            "compression"
+        )
+    if not name or name == "-":
+        raise ValueError(
+            "a partitioned dataset is a directory: give its path (-o DIR), not a stream"
+        )
+    return "parquet", "none"
 
 
 def require_extra(format: str, compression: str) -> None:

@@ -70,13 +70,20 @@ def _settled_rows(state: Progress, settle: float) -> Keep:
     return keep
 
 
-def _remember(target: Path, job: dict[str, Any], state: Progress) -> Callable[[], None]:
+def _remember(
+    target: Path,
+    job: dict[str, Any],
+    state: Progress,
+    publish: Callable[[], None] | None = None,
+) -> Callable[[], None]:
     """Step 4 of the commit: record how far FILE now goes (its length known only by then:
-    the last compressed member, a Parquet file's assembly)."""
+    the last compressed member, a Parquet file's assembly), then ``publish()`` it if asked."""
 
     def remember() -> None:
         known = IncrementalState(through=state.through, rows=state.rows, length=state.length)
         write_atomically(incremental_path(target), known.dump(job))
+        if publish is not None:
+            publish()
 
     return remember
 
@@ -126,15 +133,6 @@ async def export_increment(
     """One incremental run (see the module's docstring); the arguments are checked already.
     ``publish()`` runs after each commit has put FILE in place (an upload, for a URL)."""
 
-    def recorded(state: Progress) -> Callable[[], None]:
-        remember = _remember(target, job, state)
-
-        def after_rename() -> None:
-            remember()
-            publish()
-
-        return after_rename
-
     started, requests = time.monotonic(), client.stats.requests
     totals = _Totals()
 
@@ -156,7 +154,7 @@ async def export_increment(
             totals.expected = walked.expected if totals.expected is None else totals.expected
         wrote = output.opened or start != "copy"
         if wrote:
-            await commit(output, recorded(state))
+            await commit(output, _remember(target, job, state, publish))
         totals.new_rows += state.rows - state.base_rows
         return wrote
 
@@ -165,7 +163,7 @@ async def export_increment(
     if plan.progress is not None:  # the last run was cut short: finish it first
         last = plan.progress
         if plan.complete:
-            await in_thread(lambda: tidy_complete(target, recorded(last)))
+            await in_thread(lambda: tidy_complete(target, _remember(target, job, last, publish)))
         else:
             totals.resumed_from_page = last.next_page
             await run(last, "resume", window_from(query["created_at"], last.since))

@@ -179,7 +179,7 @@ class ParquetOutput:
     """One run's Parquet parts in ``FILE.partial/``: saved, assembled, or abandoned.
 
     What a part is, and what the commit makes of the parts, are its hooks (``_hold``,
-    ``_take``, ``_write_parts``, ``_check_parts``, ``_finish``): a partitioned dataset
+    ``_take``, ``_write_parts``, ``_check_parts``, ``_put_in_place``): a partitioned dataset
     (``export/_dataset.py``) overrides them.
     """
 
@@ -262,8 +262,8 @@ class ParquetOutput:
             if extra.name not in counted:
                 extra.unlink()
 
-    def _finish(self, state: Progress, after_rename: Callable[[], None]) -> None:
-        """The commit's file steps, the parts all saved: assemble, rename, tidy."""
+    def _put_in_place(self, state: Progress) -> None:
+        """The commit's file steps, the parts all saved: assemble, rename."""
         assembled = self._dir / _ASSEMBLED
         if not state.done:
             state.length = self._assemble(assembled, state)
@@ -273,12 +273,6 @@ class ParquetOutput:
         if assembled.exists():  # else a crash came after the rename: it is FILE now
             os.replace(assembled, self.target)
             fsync_dir(self.target.parent)
-
-        def tidy() -> None:
-            after_rename()
-            shutil.rmtree(self._dir, ignore_errors=True)
-
-        tidy_complete(self.target, tidy)
 
     # -- the life of a run ----------------------------------------------------------------------
 
@@ -308,16 +302,21 @@ class ParquetOutput:
         self._saved = state.rows
 
     async def commit(self, after_rename: Callable[[], None]) -> None:
-        """Save the last part, then :meth:`_finish`."""
+        """Save the last part, put the file (or the files) in place, tidy."""
         if not self._opened and not self.progress.done:
             await self._open()  # nothing was written: an empty file (or FILE's rows again)
         taken, state = self._take()
         self._committing = True  # from here a failure must not re-checkpoint
 
+        def tidy() -> None:
+            after_rename()
+            shutil.rmtree(self._dir, ignore_errors=True)
+
         def commit_now() -> None:
             if not state.done:
                 self._save(taken, state)
-            self._finish(state, after_rename)
+            self._put_in_place(state)
+            tidy_complete(self.target, tidy)
 
         await in_thread(commit_now)
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import attrs
 
 from .. import GiftcardTransaction, Pager, Position
 from ._checkpoints import Progress
 from ._formats import Compression, ExportFormat, codec_for
-from ._output import FileOutput, Output, Start
+from ._output import FileOutput, Output, Start, StreamOutput
 from ._rows import ENCODERS, HEADERS
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "commit",
     "file_output",
     "resuming",
+    "stream_output",
     "walk_into",
 ]
 
@@ -122,12 +123,19 @@ def file_output(target: Path, state: Progress, *, start: Start, checkpoint_every
         from ._parquet import ParquetOutput
 
         return ParquetOutput(target, state, start=start, checkpoint_every=checkpoint_every)
-    return FileOutput(
-        target,
-        state,
-        start=start,
-        encode=ENCODERS[job["format"]],
-        header=HEADERS[job["format"]],
-        codec=codec_for(job.get("compression", "none")),
-        checkpoint_every=checkpoint_every,
-    )
+    return FileOutput(target, state, start=start, checkpoint_every=checkpoint_every, **_bytes(job))
+
+
+def stream_output(stream: IO[bytes], state: Progress) -> Output:
+    """Where a run of ``state.job`` writes a stream (JSONL or CSV, maybe compressed)."""
+    return StreamOutput(stream, state, **_bytes(state.job))
+
+
+def _bytes(job: dict[str, Any]) -> dict[str, Any]:
+    """How a JSONL or CSV job's rows become bytes: its encoder, header and codec."""
+    fmt = job["format"]
+    return {
+        "encode": ENCODERS[fmt],
+        "header": HEADERS[fmt],
+        "codec": codec_for(job.get("compression", "none")),
+    }

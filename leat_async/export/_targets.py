@@ -1,5 +1,5 @@
-"""Where an export goes, checked before anything is sent: the format for it, a dataset's
-directory, what a stream can take."""
+"""Where an export goes, checked before anything is sent: a dataset's directory, what a stream
+can take."""
 
 from __future__ import annotations
 
@@ -7,23 +7,8 @@ import os
 from pathlib import Path
 
 from ..files import Destination
-from ._formats import PARTITIONS, Compression, ExportFormat, format_of
 
-__all__ = ["check_streamable", "dataset_dir", "format_for"]
-
-
-def format_for(
-    name: str, format: str | None, compression: str | None, partition_by: str | None
-) -> tuple[ExportFormat, Compression]:
-    if partition_by is None:
-        return format_of(name, format, compression)
-    if partition_by not in PARTITIONS:
-        raise ValueError(f"partition_by must be day or month, got {partition_by!r:.40}")
-    if format not in (None, "parquet") or compression not in (None, "none"):
-        raise ValueError("a partitioned dataset is Parquet: leave out the format and compression")
-    if not name:
-        raise ValueError("a partitioned dataset is a directory: give its path, not a stream")
-    return "parquet", "none"
+__all__ = ["check_streamable", "dataset_dir"]
 
 
 def dataset_dir(path: str | os.PathLike[str], *, adding: bool) -> Destination:
