@@ -450,3 +450,21 @@ def test_verbose_and_quiet(tmp_path: Path) -> None:
     both = run("export", "--fake", "1", "-o", str(tmp_path / "c.jsonl"), "-v", "-q")
     assert both.returncode == 2 and "not allowed" in one_error_line(both)
     assert not (tmp_path / "c.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "hint"),
+    [
+        (("export", "--rate", "fast"), "leat-async export"),  # argparse's own refusal
+        (("export", "--fake", "5", "--settle", "1"), "leat-async export"),  # ours, after parsing
+        (
+            ("transactions", "reverse", "some-uuid", "--base-url", "http://127.0.0.1:9"),
+            "leat-async transactions reverse",
+        ),
+    ],
+)
+def test_every_usage_error_ends_with_the_same_hint(args: tuple[str, ...], hint: str) -> None:
+    # issue 25 point 3: one hint style, whoever found the mistake; exit 2, nothing sent
+    proc = run(*args, env={"LEAT_TOKEN": "tok"})
+    assert proc.returncode == 2
+    assert one_error_line(proc).endswith(f" (see {hint} --help)")

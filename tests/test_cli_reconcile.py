@@ -111,7 +111,7 @@ def test_a_bad_ledger_row_is_exit_2_and_leaves_nothing(work: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
         f"leat-async: error: {ledger} line 4002: amount_in_cents '12.50' is not a whole number "
-        "of cents (digits 0-9 with an optional sign)"
+        "of cents (digits 0-9 with an optional sign) (see leat-async reconcile --help)"
     ]
     assert names(work) == ["e.jsonl", "ledger.csv", "tmp"] and names(work / "tmp") == []
 
@@ -276,7 +276,9 @@ def test_since_until_filter_a_transactions_file(work: Path) -> None:
 
     backwards = run("--ledger", str(hour), *base, "--since", "2024-06-03", "--until", "2024-06-02")
     assert backwards.returncode == 2
-    assert backwards.stderr.splitlines() == ["leat-async: error: --since must be before --until"]
+    assert backwards.stderr.splitlines() == [
+        "leat-async: error: --since must be before --until (see leat-async reconcile --help)"
+    ]
     other = run("--ledger", str(hour), *base, "--shop-uuid", SHOP)
     assert other.returncode == 2 and "exclude each other" in other.stderr
     assert names(work) == ["day.csv", "days.jsonl", "hour.csv", "r.csv", "tmp"]
@@ -317,6 +319,6 @@ def test_a_ledger_amount_in_other_than_ascii_digits_is_exit_2(work: Path, amount
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
         f"leat-async: error: {ledger} line 2: amount_in_cents {amount!r} is not a whole number "
-        "of cents (digits 0-9 with an optional sign)"
+        "of cents (digits 0-9 with an optional sign) (see leat-async reconcile --help)"
     ]
     assert names(work) == ["e.jsonl", "ledger.csv", "tmp"]

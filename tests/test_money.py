@@ -46,7 +46,7 @@ async def test_a_cancelled_charge_finishes_in_the_background_and_reports(
     fake.add_fault(Fault(method="POST", when="after", applied=landed, hold=release))
     events: list[la.Event] = []
     client = LeatClient(TOKEN, base_url=fake.url, on_event=events.append)
-    checkout = asyncio.ensure_future(charge(client, card, shop))
+    checkout = asyncio.ensure_future(charge(client, card, shop, custom_attributes={"o": "42"}))
     await landed.wait()  # the card is charged; its answer is held back
     checkout.cancel()  # the customer went away
     with pytest.raises(asyncio.CancelledError):
@@ -56,6 +56,7 @@ async def test_a_cancelled_charge_finishes_in_the_background_and_reports(
     (orphan,) = [e for e in events if e.kind == "orphaned"]
     assert isinstance(orphan.outcome, la.GiftcardTransaction)
     assert orphan.outcome.uuid == fake.transactions[0].uuid
+    assert orphan.sent is not None and orphan.sent["custom_attributes"] == {"o": "42"}  # order
     assert client.stats.orphaned == 1 and card.balance_in_cents == 99_500
     assert "after its caller was cancelled" in caplog.text and TOKEN not in caplog.text
 

@@ -71,6 +71,40 @@ async def test_debug_lines_tell_pages_apart_and_never_show_a_card_code(
     assert "CODE-ON-THE-CARD" not in caplog.text
 
 
+async def test_events_and_debug_lines_carry_the_query_the_request_id_and_what_a_charge_sent(
+    caplog: Any,
+) -> None:
+    # issue 25 point 3: an orphaned or doubted charge maps back to its order from the events,
+    # and a line of -vv can be quoted to support with the server's request id
+    caplog.set_level(logging.DEBUG, logger="leat_async")
+    events: list[la.Event] = []
+    async with (
+        FakeLeat(token=TOKEN, request_ids=True) as fake,
+        LeatClient(TOKEN, base_url=fake.url, on_event=events.append) as client,
+    ):
+        card = fake.add_card(balance_in_cents=1000, hash="CODE-ON-THE-CARD")
+        shop = fake.add_shop()
+        tx = await charge(client, card, shop, custom_attributes={"order": "1234"})
+        await client.giftcard_transactions.list(giftcard_hash=card.hash)
+        with pytest.raises(la.TransactionNotFoundError) as info:
+            await client.giftcard_transactions.get("no-such-transaction")
+    posted, listed, missing = (e for e in events if e.kind == "response")
+    assert posted.sent == {
+        "giftcard_uuid": card.uuid,
+        "amount_in_cents": -500,
+        "shop_uuid": shop.uuid,
+        "custom_attributes": {"order": "1234"},
+    }
+    assert all(e.sent is None for e in events if e.method == "GET")
+    assert ("giftcard_hash", "REDACTED") in listed.query and ("page", "1") in listed.query
+    ids = [e.request_id for e in (posted, listed, missing)]
+    assert all(ids) and len(set(ids)) == 3  # the fake's X-Request-Id, one per answer
+    assert info.value.request_id == missing.request_id  # the error quotes the same id
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert any(f"(request id {posted.request_id})" in line for line in lines), lines
+    assert tx.uuid is not None and "CODE-ON-THE-CARD" not in caplog.text + repr(events)
+
+
 async def test_a_hook_that_raises_never_breaks_a_charge(
     fake: FakeLeat, shop: Any, caplog: Any
 ) -> None:

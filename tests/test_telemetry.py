@@ -259,6 +259,29 @@ async def brittle_traced(fake: FakeLeat, otel: Otel) -> AsyncIterator[LeatClient
         yield client
 
 
+async def test_a_recovery_is_a_span_with_its_searches_under_it(
+    fake: FakeLeat, shop: Any, otel: Otel
+) -> None:
+    card = fake.add_card(balance_in_cents=1000)
+    fake.add_fault(Fault(method="POST", when="after", drop=True))  # charged, the answer lost
+    async with LeatClient(
+        TOKEN,
+        base_url=fake.url,
+        retry=FAST_RETRY,
+        timeout=5.0,
+        landing_horizon=0.0,
+        tracer_provider=otel.tracer_provider,
+    ) as client:
+        with pytest.raises(la.OutcomeUnknownError) as lost:
+            await charge(client, card, shop)
+        found = await client.giftcard_transactions.recover(lost.value, margin=0.0)
+    assert found is not None and found.uuid == fake.transactions[0].uuid
+    (recover,) = otel.named("giftcard_transactions.recover")
+    searches = [s for s in otel.spans() if s.parent and s.parent.span_id == recover.context.span_id]
+    assert searches and recover.status.status_code is not StatusCode.ERROR
+    assert {s.name for s in searches} == {"giftcard_transactions.list"}, searches
+
+
 async def test_a_429_is_counted_with_the_time_waited_for_the_rate_limit(
     traced: LeatClient, fake: FakeLeat, otel: Otel
 ) -> None:

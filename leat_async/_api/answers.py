@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from .errors import LeatAPIError, RateLimitedError, api_error_class
+from .errors import LeatAPIError, RateLimitedError, api_error_class, request_id_of
 from .wire import Request, parse_json
 
 __all__ = [
@@ -66,6 +66,11 @@ class Answer:
     rate: RateInfo = RateInfo()
     leat_body: bool = False  # a Leat error document: a message *and* a numeric code
     oversized: bool = False  # larger than the client reads: refused unread, never asked again
+
+    @property
+    def request_id(self) -> str | None:
+        """The server's identifier of this answer, when it sent one."""
+        return request_id_of(self.headers)
 
     @property
     def pause(self) -> float | None:
@@ -198,7 +203,7 @@ def classify(
         )
     else:
         error = cls(message, status=status, code=code, errors=errors, **where)
-    return Answer(status, error=error, rate=rate, leat_body=code is not None)
+    return Answer(status, error=error, headers=headers, rate=rate, leat_body=code is not None)
 
 
 def oversized(

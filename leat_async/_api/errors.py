@@ -137,6 +137,15 @@ def _rebuild(cls: type[LeatError], args: tuple[Any, ...], state: dict[str, Any])
 REQUEST_ID_HEADERS = ("X-Request-Id", "Request-Id", "X-Correlation-Id", "X-Amzn-RequestId")
 
 
+def request_id_of(headers: Mapping[str, str]) -> str | None:
+    """The server's identifier of an answer, from the first of :data:`REQUEST_ID_HEADERS`."""
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value
+    return None
+
+
 def english(message: str) -> str:
     """Leat's messages are often "Dutch | English": keep the English half."""
     if " | " in message:
@@ -169,11 +178,7 @@ class LeatAPIError(LeatError):
     @property
     def request_id(self) -> str | None:
         """The server's identifier of the request, when it sent one (quote it to support)."""
-        for name in REQUEST_ID_HEADERS:
-            value = self.headers.get(name)
-            if value:
-                return value
-        return None
+        return request_id_of(self.headers)
 
     def _picklable_state(self) -> dict[str, Any]:
         # a proxy of a multidict does not pickle: the pairs do

@@ -21,10 +21,10 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from .._api.errors import LeatError
+from .._api.errors import LeatAPIError, LeatError
 from .._api.unknown import OutcomeUnknownError
 from .._api.wire import Request
-from .observe import Event, Stats, emit
+from .observe import Event, Stats, emit, event_of
 
 __all__ = ["MoneyTasks"]
 
@@ -131,7 +131,14 @@ class MoneyTasks:
         attempts = outcome.attempts if isinstance(outcome, LeatError) else 1
         emit(
             self._on_event,
-            Event("orphaned", request.method, request.path, attempts, cause=text, outcome=outcome),
+            event_of(
+                "orphaned",
+                request,
+                attempts,
+                cause=text,
+                outcome=outcome,
+                request_id=outcome.request_id if isinstance(outcome, LeatAPIError) else None,
+            ),
         )
 
 

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from .outcomes import Outcome
     from .telemetry import Attempt, Telemetry
 
-__all__ = ["Event", "EventKind", "Observer", "Stats", "emit"]
+__all__ = ["Event", "EventKind", "Observer", "Stats", "emit", "event_of"]
 
 log = logging.getLogger("leat_async")
 
@@ -47,6 +48,10 @@ class Event:
     ``status`` and ``elapsed`` (seconds): of a ``response`` (``status`` is ``None`` when no
     answer came). ``outcome``: of an ``orphaned`` request, the model it made, or the
     :class:`~leat_async.LeatError` it ended in (an ``OutcomeUnknownError`` to ``recover()``).
+    ``query``: the query's pairs, card codes as ``REDACTED``. ``request_id``: the server's
+    identifier of the answer (``X-Request-Id`` or the like), when it sent one. ``sent``: of a
+    create or reverse, what was asked (as ``OutcomeUnknownError.sent``; a webhook's secret
+    ``[redacted]``), so an orphaned charge maps back to its order; ``None`` for reads.
     """
 
     kind: EventKind
@@ -58,6 +63,22 @@ class Event:
     status: int | None = None
     elapsed: float | None = None
     outcome: object = None
+    query: tuple[tuple[str, str], ...] = ()
+    request_id: str | None = None
+    sent: Mapping[str, Any] | None = None
+
+
+def event_of(kind: EventKind, request: Request, attempt: int, **more: Any) -> Event:
+    """An event about ``request``, with what it asked (card codes and secrets redacted)."""
+    return Event(
+        kind,
+        request.method,
+        request.path,
+        attempt,
+        query=request.redacted_query(),
+        sent=None if request.idempotent else MappingProxyType(request.sent()),
+        **more,
+    )
 
 
 def emit(hook: Callable[[Event], None] | None, event: Event) -> None:
@@ -103,7 +124,7 @@ class Observer:
         cause: str = "",
     ) -> None:
         if self._hook is not None:
-            emit(self._hook, Event(kind, request.method, request.path, attempt, delay, cause))
+            emit(self._hook, event_of(kind, request, attempt, delay=delay, cause=cause))
 
     def answered(
         self,
@@ -116,29 +137,31 @@ class Observer:
         """One DEBUG line, one ``response`` event and the end of its span per attempt."""
         if sent is not None and self._telemetry is not None:
             self._telemetry.attempted(sent, outcome, elapsed)
-        status = outcome.answer.status if outcome.answer is not None else None
+        answer = outcome.answer
+        request_id = None if answer is None else answer.request_id
         if log.isEnabledFor(logging.DEBUG):
             query = "&".join(f"{k}={v}" for k, v in request.redacted_query())
             log.debug(
-                "%s %s%s attempt %d: %s in %.3f s",
+                "%s %s%s attempt %d: %s in %.3f s%s",
                 request.method,
                 request.path,
                 f"?{query}" if query else "",  # pages told apart; card codes as REDACTED
                 attempt,
                 outcome.short(),
                 elapsed,
+                f" (request id {request_id})" if request_id else "",
             )
         if self._hook is not None:
             emit(
                 self._hook,
-                Event(
+                event_of(
                     "response",
-                    request.method,
-                    request.path,
+                    request,
                     attempt,
                     cause=outcome.short(),
-                    status=status,
+                    status=None if answer is None else answer.status,
                     elapsed=elapsed,
+                    request_id=request_id,
                 ),
             )
 

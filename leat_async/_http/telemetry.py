@@ -169,6 +169,7 @@ class Telemetry:
             description="Seconds attempts waited for the rate limit before they were sent.",
         )
         self._current = context.get_current
+        self._attach, self._detach = context.attach, context.detach
         self._in_context = trace.set_span_in_context
         self._client, self._internal = trace.SpanKind.CLIENT, trace.SpanKind.INTERNAL
         self._status, self._error = trace.Status, trace.StatusCode.ERROR
@@ -296,6 +297,21 @@ class Telemetry:
     def retried(self, request: Request, outcome: Outcome) -> None:
         status = None if outcome.answer is None else outcome.answer.status
         self._retries.add(1, self._route(request).measured(status, error_type(outcome)))
+
+    async def around(self, name: str, work: Awaitable[T]) -> T:
+        """Await ``work`` under a span of its own that the calls it makes are children of
+        (``recover()``: its searches)."""
+        span = self._tracer.start_span(name, context=self._current(), kind=self._internal)
+        token = self._attach(self._in_context(span))
+        try:
+            done = await work
+        except BaseException as error:
+            self.finish(span, error, ())
+            raise
+        finally:
+            self._detach(token)
+        self.finish(span, None, ())
+        return done
 
     def walk(self, listing: str) -> WalkTrace:
         """The trace of one walk over ``listing`` (its span opens with its first request)."""

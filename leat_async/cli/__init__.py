@@ -99,6 +99,12 @@ def _interrupted(args: argparse.Namespace | None, stop: Interrupted) -> str:
     return f"{stop.word}; run the same command {how} to continue"
 
 
+def _usage(args: argparse.Namespace | None, exc: BaseException) -> str:
+    """A usage error's line, with the hint argparse's own errors end with (see _Parser)."""
+    words = [PROG, *(w for w in (getattr(args, n, None) for n in ("command", "action")) if w)]
+    return f"error: {_one_line(exc)} (see {' '.join(words)} --help)"
+
+
 def _outcome(args: argparse.Namespace | None, exc: BaseException) -> tuple[int, str | None]:
     """The exit status and the one line to print for a command that raised ``exc``."""
     if isinstance(exc, KeyboardInterrupt):  # SIGINT or SIGTERM (see _cli_signals)
@@ -112,13 +118,13 @@ def _outcome(args: argparse.Namespace | None, exc: BaseException) -> tuple[int, 
     if isinstance(
         exc, UsageError | CheckpointError | InputError | UnicodeDecodeError | OutputBusyError
     ):
-        return EXIT_USAGE, f"error: {_one_line(exc)}"
+        return EXIT_USAGE, _usage(args, exc)
     if isinstance(exc, _Failed):
         return EXIT_FAILED, f"error: {exc}"
     if isinstance(exc, LeatError | OSError):
         return EXIT_FAILED, f"error: {_one_line(exc)}"
     if isinstance(exc, ValueError):  # arguments the library refused before sending anything
-        return EXIT_USAGE, f"error: {_one_line(exc)}"
+        return EXIT_USAGE, _usage(args, exc)
     if isinstance(exc, Exception):  # a case nobody foresaw: still one line, never a traceback
         return EXIT_FAILED, f"error: unexpected {type(exc).__name__}: {_one_line(exc)}"
     raise exc

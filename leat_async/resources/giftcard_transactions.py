@@ -210,7 +210,10 @@ class GiftcardTransactions:
         with :meth:`recover_group`); it never guesses. Where the server echoes
         ``custom_attributes``, what each request sent there tells them apart exactly.
         """
-        return await self._recovery.recover(error, wait=wait, margin=margin)
+        found = self._recovery.recover(error, wait=wait, margin=margin)
+        if (telemetry := self._dispatch.telemetry) is None:
+            return await found
+        return await telemetry.around("giftcard_transactions.recover", found)
 
     async def recover_group(
         self,
@@ -227,7 +230,10 @@ class GiftcardTransactions:
         requests must share card, shop and amount (else ``ValueError``). Lost requests of
         other processes can be resolved together here too.
         """
-        return await self._recovery.recover_group(errors, wait=wait, margin=margin)
+        resolved = self._recovery.recover_group(errors, wait=wait, margin=margin)
+        if (telemetry := self._dispatch.telemetry) is None:
+            return await resolved
+        return await telemetry.around("giftcard_transactions.recover_group", resolved)
 
     async def _latest(
         self, shop: str, window: CreatedAt

@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Callable, MutableSequence, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ class Runtime:
     monotonic: Callable[[], float]
     limiter: FixedWindow | None = None
     latency: float = 0.0
+    request_ids: bool = False  # an X-Request-Id on every API answer, as a proxy may add
     faults: FaultBook = field(default_factory=FaultBook)
     #: a list keeps every request; a deque with a maxlen, the latest ones
     requests: MutableSequence[RecordedRequest] = field(default_factory=list)
@@ -183,11 +185,11 @@ class Handler:
         if path == TOKEN_PATH and method == "POST":  # at the root; the sign-in needs no token
             oauth = rt.oauth or OAuthClients(None, None, expires_in=0, monotonic=rt.monotonic)
             return _json_response(*oauth.answer(body))
+        headers = {"X-Request-Id": secrets.token_hex(8)} if rt.request_ids else {}
         if not ok:
             if rt.latency:
                 await asyncio.sleep(rt.latency)
-            return _json_response(401, _dump({"message": "Unauthenticated."}))
-        headers: dict[str, str] = {}
+            return _json_response(401, _dump({"message": "Unauthenticated."}), headers)
         if rt.limiter is not None:
             verdict = rt.limiter.hit(rt.token, rt.monotonic())
             headers["X-RateLimit-Limit"] = str(verdict.limit)

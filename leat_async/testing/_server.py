@@ -84,6 +84,8 @@ class FakeLeat(Seeding):
     /oauth/token`` (``token_url``); the tokens issued live ``token_expires_in`` seconds and are
     accepted alongside ``token`` (``oauth``: expire or revoke them). ``emails``: the giftcard
     e-mails sent (``POST /giftcards/{uuid}/send-by-email``) and the shape of their answer.
+    ``request_ids``: every API answer carries an ``X-Request-Id``, as a proxy in front of Leat
+    may add (Leat's own answers are not known to).
     """
 
     NULL: ClassVar[UuidSentinel] = NULL
@@ -107,6 +109,7 @@ class FakeLeat(Seeding):
         client_id: int | str | None = None,
         client_secret: str | None = None,
         token_expires_in: int = 3600,
+        request_ids: bool = False,
     ) -> None:
         if not isinstance(token, str) or not token:
             raise ValueError("token must be a non-empty str")
@@ -134,6 +137,7 @@ class FakeLeat(Seeding):
             monotonic=monotonic,
             limiter=limiter,
             latency=latency,
+            request_ids=request_ids,
             renderer=Renderer(echo_attributes=echo_custom_attributes),
             requests=[] if keep_requests is None else deque(maxlen=keep_requests),
             webhooks=Webhooks(self._clock),
