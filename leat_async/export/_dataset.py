@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from .. import GiftcardTransaction
 from ._checkpoints import CheckpointError, Progress, fsync_dir, write_atomically
 from ._output import Start
-from ._parquet import ParquetOutput, columns_of, fsync_file, table_of
+from ._parquet import DICTIONARY_COLUMNS, ParquetOutput, columns_of, fsync_file, table_of
 
 __all__ = ["DatasetOutput", "partition_of"]
 
@@ -84,7 +84,8 @@ class DatasetOutput(ParquetOutput):
             directory.mkdir(exist_ok=True)
             path = directory / f"part-{state.run_id}-{n:06d}.parquet"
             tmp = path.with_name(path.name + ".tmp")
-            pq.write_table(pa.concat_tables(tables), tmp, compression="zstd")
+            table = pa.concat_tables(tables)
+            pq.write_table(table, tmp, compression="zstd", use_dictionary=DICTIONARY_COLUMNS)
             fsync_file(tmp)
             os.replace(tmp, path)
             fsync_dir(directory)

@@ -41,6 +41,7 @@ from ._output import Start, in_thread, tidy_complete
 from ._rows import json_text
 
 __all__ = [
+    "DICTIONARY_COLUMNS",
     "ROW_GROUP",
     "SCHEMA",
     "ParquetOutput",
@@ -71,6 +72,11 @@ SCHEMA: Final = pa.schema(
         pa.field("settlements", pa.string()),  # JSON text: its shape is the server's
     ]
 )
+
+#: the columns worth a dictionary: few distinct values (a shop's, a type, mostly "[]"); the
+#: others (ids, uuids, times) are nearly all distinct, and trying costs the writer CPU (on 1M
+#: rows: 0.21 s against 0.48 s a write uncompressed, 0.49 s against 0.63 s in zstd, 12 % smaller)
+DICTIONARY_COLUMNS: Final = ["type", "shop_id", "shop_uuid", "shop_name", "settlements"]
 
 try:
     import orjson
@@ -132,9 +138,10 @@ def table_of(columns: list[list[Any]]) -> pa.Table:
 
 
 def write_part(table: pa.Table, path: Path) -> None:
-    """A part: dictionaries but no compression, since the assembly reads it again at once
-    (and writes the zstd row groups); a dataset's parts are its files, compressed."""
-    pq.write_table(table, path, compression="none")
+    """A part: dictionaries where they pay but no compression, since the assembly reads it
+    again at once (and writes the zstd row groups); a dataset's parts are its files,
+    compressed."""
+    pq.write_table(table, path, compression="none", use_dictionary=DICTIONARY_COLUMNS)
 
 
 def _release() -> None:
@@ -324,7 +331,9 @@ class ParquetOutput:
         """FILE's row groups (an incremental run's), then the parts', into one file."""
         sources = [self.target] if state.base_rows else []
         sources += [_part(self._dir, n) for n in range(1, state.parts + 1)]
-        with pq.ParquetWriter(assembled, SCHEMA, compression="zstd") as writer:
+        with pq.ParquetWriter(
+            assembled, SCHEMA, compression="zstd", use_dictionary=DICTIONARY_COLUMNS
+        ) as writer:
             groups: list[pa.Table] = []  # small parts make row groups of about ROW_GROUP rows
             held = 0
             for source in sources:
