@@ -18,6 +18,7 @@ import builtins
 import errno
 import io
 import os
+import resource
 import signal
 import sys
 from collections.abc import Callable
@@ -96,6 +97,10 @@ def main() -> int:
         sys.modules[name] = None  # type: ignore[assignment]
     if "HARNESS_DISK" in os.environ:
         _limit_disk(int(os.environ["HARNESS_DISK"]))
+    if "HARNESS_FILE_LIMIT" in os.environ:
+        limit = int(os.environ["HARNESS_FILE_LIMIT"])
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails rather than the process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     _Steps.kill_at = int(os.environ.get("HARNESS_KILL_AT", "0"))
     _Steps.log = os.environ.get("HARNESS_LOG")
     if _Steps.kill_at or _Steps.log:

@@ -31,7 +31,7 @@ from leat_async.reconcile import read_export
 from leat_async.testing import FakeLeat, Fault
 
 from ._command import cli, start
-from .conftest import LONG_AGO, ONE_TRY, TOKEN, seed_rows
+from .conftest import ONE_TRY, TOKEN, seed_rows
 from .test_export import api_rows
 from .test_incremental import T0, T1, Clock, add_rows
 
@@ -183,6 +183,19 @@ async def test_parquet_resumes_without_losing_or_repeating_a_row(
     assert os.listdir(tmp_path) == [out.name]
 
 
+async def test_a_row_parquet_cannot_hold_fails_the_run_and_leaves_nothing(
+    client: LeatClient, fake: FakeLeat, tmp_path: Path
+) -> None:
+    """A number beyond 64 bits on the first page: the run stops with a clear error before it
+    counts that page, and no checkpoint holds a row, so nothing is left."""
+    seed_rows(fake, 250)
+    fake.transactions[50].amount_in_cents = 2**70
+    out = tmp_path / "tx.parquet"
+    with pytest.raises(ValueError, match="export it as JSONL"):
+        await export_transactions(client, out, checkpoint_every=3600)
+    assert os.listdir(tmp_path) == []
+
+
 async def test_parquet_incremental_runs_append_and_duckdb_reads_them(tmp_path: Path) -> None:
     clock = Clock(T0)
     async with (
@@ -286,6 +299,35 @@ async def test_parquet_killed_at_any_file_step_then_resumed_has_every_row_once(
     await asyncio.gather(*(one(at) for at in points))
 
 
+@pytest.mark.parametrize(
+    ("name", "more", "step", "limit"),
+    [("tx.parquet", [], 300.0, 60_000), ("ds", ["--partition-by", "day"], 60.0, 30_000)],
+)
+async def test_a_part_the_disk_refuses_leaves_a_run_that_resumes(
+    fake: FakeLeat, tmp_path: Path, name: str, more: list[str], step: float, limit: int
+) -> None:
+    """A later part cannot be written (a file-size limit, which pyarrow's own writes meet: a
+    200-row part fits, the next 2,000 rows do not; a dataset's save fails after one of its
+    files): the checkpoint still counts whole parts only, and ``--resume`` has every row once."""
+    seed_rows(fake, 2300, step=step)
+    args = ["export", "--base-url", fake.url, *more]
+    reference = tmp_path / f"reference-{name}"
+    assert (await cli(*args, "-o", str(reference))).status == 0
+    for page in ("2", "22"):  # a second late: a part is saved after each
+        fake.add_fault(Fault(method="GET", query={"page": page}, delay=1.1))
+    out = tmp_path / name
+    done = await cli(*args, "-o", str(out), HARNESS_FILE_LIMIT=str(limit))
+    assert done.status == 3 and "File too large" in done.line, done.err
+    assert json.loads(checkpoint_path(out).read_text())["rows"] == 200
+    assert "export failed after 200 rows" in done.line and "--resume" in done.line
+    fake.clear_faults()
+    again = await cli(*args, "-o", str(out), "--resume")
+    assert again.status == 0, again.err
+    read = dataset_ids if more else (lambda p: pq.read_table(p).to_pylist())
+    assert read(out) == read(reference)
+    assert sorted(os.listdir(tmp_path)) == sorted([reference.name, out.name])
+
+
 # -- partitioned datasets ----------------------------------------------------------------------
 
 
@@ -355,11 +397,29 @@ async def test_the_command_refuses_a_partitioned_csv(fake: FakeLeat, tmp_path: P
 
 
 def test_what_parquet_cannot_hold_is_said_or_made_valid() -> None:
-    from leat_async.export._parquet import table_of
+    from leat_async import transaction_from_json
+    from leat_async.export._arrow_rows import table_of
 
-    row = [[1], ["u-\udc80"], [5], ["STANDARD"], [True], [2], [None], [3], [None], ["Shop"],
-           [LONG_AGO], ["[]"]]  # fmt: skip
-    assert table_of(row).column("uuid").to_pylist() == ["u-?"]  # UTF-8 cannot hold a surrogate
-    row[0] = [2**70]
+    from .test_export_rows import tx_doc
+
+    odd = transaction_from_json(tx_doc("Shop\udc80", uuid="u-\udc80"))
+    table = table_of([odd])  # UTF-8 cannot hold a surrogate
+    assert table.column("uuid").to_pylist() == ["u-?"]
+    assert table.column("shop_name").to_pylist() == ["Shop?"]
     with pytest.raises(ValueError, match="export it as JSONL"):
-        table_of(row)
+        table_of([odd, transaction_from_json(tx_doc(amount_in_cents=2**70))])
+
+
+def test_settlements_orjson_cannot_write_still_reach_the_parquet_column() -> None:
+    """A page holding one too-deep value and one lone surrogate: every row's JSON text is kept."""
+    from leat_async import transaction_from_json
+    from leat_async.export._arrow_rows import table_of
+
+    from .test_export_rows import nested, tx_doc
+
+    plain, deep, odd = [{"id": 1}], [nested(300)], [{"note": "\udfff"}]
+    page = [transaction_from_json(tx_doc(settlements=s)) for s in (plain, deep, odd, plain)]
+    texts = table_of(page).column("settlements").to_pylist()
+    assert [json.loads(t) for t in texts] == [plain, deep, odd, plain]
+    clean = [transaction_from_json(tx_doc(settlements=plain))] * 2
+    assert table_of(clean).column("settlements").to_pylist() == ['[{"id":1}]'] * 2

@@ -30,9 +30,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import GiftcardTransaction
+from ._arrow_rows import DICTIONARY_COLUMNS, table_of
 from ._checkpoints import CheckpointError, Progress, fsync_dir, write_atomically
 from ._output import Start
-from ._parquet import DICTIONARY_COLUMNS, ParquetOutput, columns_of, fsync_file, table_of
+from ._parquet import ParquetOutput, fsync_file
 
 __all__ = ["DatasetOutput", "partition_of"]
 
@@ -68,7 +69,7 @@ class DatasetOutput(ParquetOutput):
         for tx in rows:
             groups.setdefault(partition_of(self._by, tx.created_at), []).append(tx)
         for folder, group in groups.items():
-            self._held.setdefault(folder, []).append(table_of(columns_of(group)))
+            self._held.setdefault(folder, []).append(table_of(group))
 
     def _take(self) -> tuple[Any, Progress]:
         held, self._held = self._held, {}

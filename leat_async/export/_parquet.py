@@ -14,13 +14,14 @@ Needs pyarrow (``leat-async[parquet]``), imported when a Parquet export starts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-import operator
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .. import GiftcardTransaction, Position
+from ._arrow_rows import DICTIONARY_COLUMNS, SCHEMA, table_of
 from ._checkpoints import (
     CheckpointError,
     Progress,
@@ -38,103 +40,22 @@ from ._checkpoints import (
     write_atomically,
 )
 from ._output import Start, in_thread, tidy_complete
-from ._rows import json_text
 
 __all__ = [
     "DICTIONARY_COLUMNS",
     "ROW_GROUP",
     "SCHEMA",
     "ParquetOutput",
-    "columns_of",
     "fsync_file",
     "read_row_groups",
     "read_transactions",
+    "table_of",
     "write_part",
 ]
 
 #: the most rows in one part, and so in one row group of the file
 ROW_GROUP: Final = 16_384  # a part's rows in memory stay well under 128 MiB with pyarrow's
 _ASSEMBLED: Final = "assembled.parquet"
-
-SCHEMA: Final = pa.schema(
-    [
-        pa.field("id", pa.int64(), nullable=False),
-        pa.field("uuid", pa.string()),
-        pa.field("amount_in_cents", pa.int64(), nullable=False),
-        pa.field("type", pa.string()),
-        pa.field("settled", pa.bool_(), nullable=False),
-        pa.field("card_id", pa.int64(), nullable=False),
-        pa.field("card_uuid", pa.string()),
-        pa.field("shop_id", pa.int64(), nullable=False),
-        pa.field("shop_uuid", pa.string()),
-        pa.field("shop_name", pa.string()),
-        pa.field("created_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("settlements", pa.string()),  # JSON text: its shape is the server's
-    ]
-)
-
-#: the columns worth a dictionary: few distinct values (a shop's, a type, mostly "[]"); the
-#: others (ids, uuids, times) are nearly all distinct, and trying costs the writer CPU (on 1M
-#: rows: 0.21 s against 0.48 s a write uncompressed, 0.49 s against 0.63 s in zstd, 12 % smaller)
-DICTIONARY_COLUMNS: Final = ["type", "shop_id", "shop_uuid", "shop_name", "settlements"]
-
-try:
-    import orjson
-except ImportError:  # pragma: no cover - without orjson (PyPy)
-    _settlements: Callable[[Any], str] = json_text
-else:
-
-    def _settlements(value: Any) -> str:
-        try:
-            return orjson.dumps(value).decode()
-        except (orjson.JSONEncodeError, UnicodeDecodeError):  # too deep, or a lone surrogate
-            return json_text(value)
-
-
-_FIELDS: Final = tuple(
-    map(
-        operator.attrgetter,
-        ("id", "uuid", "amount_in_cents", "type", "settled"),
-    )
-)
-_CARD: Final = (operator.attrgetter("id"), operator.attrgetter("uuid"))
-_SHOP: Final = (operator.attrgetter("id"), operator.attrgetter("uuid"), operator.attrgetter("name"))
-
-
-def columns_of(rows: Sequence[GiftcardTransaction]) -> list[list[Any]]:
-    """The rows' values, one list per column of :data:`SCHEMA` (pure)."""
-    cards = [tx.card for tx in rows]
-    shops = [tx.shop for tx in rows]
-    return [
-        *(list(map(get, rows)) for get in _FIELDS),
-        *(list(map(get, cards)) for get in _CARD),
-        *(list(map(get, shops)) for get in _SHOP),
-        [tx.created_at for tx in rows],
-        [_settlements(tx.settlements) for tx in rows],
-    ]
-
-
-def _valid_text(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode()  # a lone surrogate: "?"
-    return value
-
-
-def table_of(columns: list[list[Any]]) -> pa.Table:
-    """The columns as a table of :data:`SCHEMA`; a number beyond 64 bits is ``ValueError``
-    (a lone surrogate in a text, which UTF-8 cannot hold, is written as ``?``)."""
-    try:
-        arrays = [pa.array(c, f.type) for c, f in zip(columns, SCHEMA, strict=True)]
-    except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so Parquet) cannot hold
-        arrays = [
-            pa.array([_valid_text(v) for v in c], f.type)
-            for c, f in zip(columns, SCHEMA, strict=True)
-        ]
-    except (OverflowError, pa.ArrowInvalid) as exc:
-        raise ValueError(
-            f"a transaction does not fit Parquet's int64 columns ({exc}): export it as JSONL"
-        ) from None
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def write_part(table: pa.Table, path: Path) -> None:
@@ -188,6 +109,10 @@ class ParquetOutput:
     What a part is, and what the commit makes of the parts, are its hooks (``_hold``,
     ``_take``, ``_write_parts``, ``_check_parts``, ``_put_in_place``): a partitioned dataset
     (``export/_dataset.py``) overrides them.
+
+    A part is saved in the output's own thread while the walk goes on (one save in flight; the
+    next, the commit and an abandon wait for it), so the walk does not stand still while
+    Arrow writes.
     """
 
     def __init__(
@@ -206,6 +131,9 @@ class ParquetOutput:
         self._saved_at = time.monotonic()
         self._saved: int | None = progress.rows if start == "resume" else None
         self._committing = False
+        self._broken = False  # a save failed: the last checkpoint that held must stay
+        self._saver: ThreadPoolExecutor | None = None  # one save at a time, behind the walk
+        self._saving: Future[None] | None = None  # the save in flight (or the last one)
 
     @property
     def saved_rows(self) -> int | None:
@@ -227,15 +155,15 @@ class ParquetOutput:
         state.position = position
         due = time.monotonic() - self._saved_at >= self._every
         if self._opened and (self._pending >= ROW_GROUP or due):
-            taken, copy = self._take()
-            await in_thread(lambda: self._save(taken, copy))
+            await self._caught_up()  # the save before: one part in flight at a time
+            self._save_behind(*self._take())
             self._saved_at = time.monotonic()
 
     # -- the hooks --------------------------------------------------------------------------
 
     def _hold(self, rows: Sequence[GiftcardTransaction]) -> None:
         """Keep a page's rows until the next part."""
-        self._tables.append(table_of(columns_of(rows)))
+        self._tables.append(table_of(rows))
 
     def _take(self) -> tuple[Any, Progress]:
         """The held rows, and the checkpoint that counts them once they are parts."""
@@ -249,7 +177,7 @@ class ParquetOutput:
         """The held rows as the checkpoint's last part, durably."""
         if taken:
             path = _part(self._dir, state.parts)
-            write_part(pa.concat_tables(taken), path)
+            write_part(pa.concat_tables(taken).combine_chunks(), path)
             taken.clear()
             _release()
             fsync_file(path)
@@ -303,15 +231,41 @@ class ParquetOutput:
 
     def _save(self, taken: Any, state: Progress) -> None:
         """Write the held rows as parts (if any), then the checkpoint that counts them."""
-        if taken is not None:
-            self._write_parts(taken, state)
-        write_atomically(self._checkpoint, state.dump())
+        try:
+            if taken is not None:
+                self._write_parts(taken, state)
+            write_atomically(self._checkpoint, state.dump())
+        except BaseException:
+            self._broken = True  # a part may be missing or half written: count no more
+            raise
         self._saved = state.rows
+
+    def _save_behind(self, taken: Any, state: Progress) -> None:
+        """Start saving, in the output's thread, while the walk goes on."""
+        if self._saver is None:
+            self._saver = ThreadPoolExecutor(1, thread_name_prefix="leat-async-parquet")
+        self._saving = self._saver.submit(self._save, taken, state)
+
+    async def _caught_up(self) -> None:
+        """Wait for the save in flight; raise its failure. Cancelled, the save goes on (the
+        abandon waits for it)."""
+        if self._saving is not None:
+            await asyncio.shield(asyncio.wrap_future(self._saving))
+
+    def _stop_saving(self) -> None:
+        """Wait for the save in flight (blocking: a failure's path); let the thread go."""
+        if self._saving is not None:
+            wait([self._saving])
+        if self._saver is not None:
+            self._saver.shutdown(wait=False)
+            self._saver = None
 
     async def commit(self, after_rename: Callable[[], None]) -> None:
         """Save the last part, put the file (or the files) in place, tidy."""
         if not self._opened and not self.progress.done:
             await self._open()  # nothing was written: an empty file (or FILE's rows again)
+        await self._caught_up()
+        self._stop_saving()
         taken, state = self._take()
         self._committing = True  # from here a failure must not re-checkpoint
 
@@ -354,10 +308,11 @@ class ParquetOutput:
         when no checkpoint holds a row of this run, remove the directory and checkpoint."""
         if not self._opened or self._committing:
             return
-        taken, state = self._take()
-        with contextlib.suppress(OSError, ValueError, pa.ArrowException):
-            self._save(taken, state)
-        if self._start != "resume" and self._saved == self.progress.base_rows:
+        self._stop_saving()
+        if not self._broken:
+            with contextlib.suppress(OSError, ValueError, pa.ArrowException):
+                self._save(*self._take())
+        if self._start != "resume" and self._saved in (None, self.progress.base_rows):
             with contextlib.suppress(OSError):
                 self._checkpoint.unlink(missing_ok=True)
                 shutil.rmtree(self._dir, ignore_errors=True)
