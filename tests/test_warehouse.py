@@ -268,7 +268,7 @@ async def test_parquet_killed_at_any_file_step_then_resumed_has_every_row_once(
     done = await cli(*args, "-o", str(reference), HARNESS_LOG=str(log))
     assert done.status == 0, done.err
     steps = log.read_text().splitlines()
-    read = dataset_ids if more else (lambda p: pq.read_table(p).to_pylist())
+    read = dataset_ids if more else table_rows
     expected = read(reference)
     rng = random.Random(23)
     points = sorted({*rng.sample(range(1, len(steps) + 1), min(6, len(steps))), len(steps)})
@@ -323,7 +323,7 @@ async def test_a_part_the_disk_refuses_leaves_a_run_that_resumes(
     fake.clear_faults()
     again = await cli(*args, "-o", str(out), "--resume")
     assert again.status == 0, again.err
-    read = dataset_ids if more else (lambda p: pq.read_table(p).to_pylist())
+    read = dataset_ids if more else table_rows
     assert read(out) == read(reference)
     assert sorted(os.listdir(tmp_path)) == sorted([reference.name, out.name])
 
@@ -334,6 +334,10 @@ async def test_a_part_the_disk_refuses_leaves_a_run_that_resumes(
 def dataset_ids(directory: Path) -> list[int]:
     sql = "SELECT id FROM read_parquet(?, hive_partitioning = true) ORDER BY id"
     return [r[0] for r in duckdb.execute(sql, [f"{directory}/**/*.parquet"]).fetchall()]
+
+
+def table_rows(path: Path) -> list[dict[str, object]]:
+    return pq.read_table(path).to_pylist()
 
 
 def files_of(directory: Path) -> dict[str, bytes]:

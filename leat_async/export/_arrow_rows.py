@@ -13,7 +13,7 @@ import pyarrow as pa
 from .. import GiftcardTransaction
 from ._rows import json_text
 
-__all__ = ["DICTIONARY_COLUMNS", "SCHEMA", "table_of", "values_of"]
+__all__ = ["DICTIONARY_COLUMNS", "SCHEMA", "table_of"]
 
 SCHEMA: Final = pa.schema(
     [
@@ -65,7 +65,7 @@ else:
             return list(map(_settlement, values))
 
 
-def values_of(rows: Sequence[GiftcardTransaction]) -> list[tuple[Any, ...]]:
+def _values_of(rows: Sequence[GiftcardTransaction]) -> list[tuple[Any, ...]]:
     """The rows' values in :data:`SCHEMA`'s order, a tuple each (pure)."""
     texts = _settlements([tx.settlements for tx in rows])
     return [
@@ -97,7 +97,7 @@ def table_of(rows: Sequence[GiftcardTransaction]) -> pa.Table:
     One conversion for the whole page, row by row while the rows are fresh in the CPU's
     caches: a call per column costs pyarrow ~15 us each, and converting columns of many pages
     at once was slower (the rows' objects have gone cold)."""
-    values = values_of(rows)
+    values = _values_of(rows)
     try:
         array = _arrow(values)
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 (and so Parquet) cannot hold

@@ -42,14 +42,11 @@ from ._checkpoints import (
 from ._output import Start, in_thread, tidy_complete
 
 __all__ = [
-    "DICTIONARY_COLUMNS",
     "ROW_GROUP",
-    "SCHEMA",
     "ParquetOutput",
     "fsync_file",
     "read_row_groups",
     "read_transactions",
-    "table_of",
     "write_part",
 ]
 
